@@ -1,0 +1,1 @@
+"""Alarm ingestion: SNS and SQS in, one Alarm model out, routed to a playbook."""

@@ -1,0 +1,271 @@
+"""Settings: the TOML file and the environment, read once into frozen pydantic models.
+
+This is the only module that reads the environment or the config file. Secrets
+(``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET``, ``SLACK_APP_TOKEN``) come only from the
+environment and are held as ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bot.durations import Duration
+from bot.errors import ConfigError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlackSettings(_Section):
+    default_channel: str = ""
+
+
+class ServerSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=0, le=65535)
+
+
+class AwsAccount(_Section):
+    name: str
+    role_arn: str = Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$")
+    regions: tuple[str, ...] = ()
+    external_id: str | None = None
+
+
+class AwsSettings(_Section):
+    region: str = "us-east-1"
+    accounts: tuple[AwsAccount, ...] = ()
+
+
+class SnsSettings(_Section):
+    topic_arns: tuple[str, ...] = ()
+    cert_dir: str = "certs"
+
+
+class SqsSettings(_Section):
+    queue_url: str = ""
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///triagebot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "dynamodb://")):
+            raise ValueError("use sqlite:///path/to/state.db or dynamodb://table-name")
+        return value
+
+
+class RouteMatch(_Section):
+    alarm_name: str | None = None  # a glob
+    namespace: str | None = None
+    metric_name: str | None = None
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    account: str | None = None
+    region: str | None = None
+    source: Literal["alarm", "health"] | None = None
+
+
+class Route(_Section):
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    playbook: str
+    channel: str = ""
+
+
+class AlarmSettings(_Section):
+    storm_threshold: int = Field(default=5, ge=1)
+    storm_window: Duration = timedelta(minutes=2)
+
+
+class DigestSettings(_Section):
+    cron: str = "0 9 * * *"
+    timezone: str = "UTC"
+    channel: str = ""
+    group_by_tag: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Europe/Berlin"
+            ) from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(
+                "cron needs five fields: minute hour day month weekday, e.g. 0 9 * * *"
+            )
+        return value
+
+
+class AccessSettings(_Section):
+    allowed_channels: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+
+
+class PlaybookSettings(_Section):
+    dirs: tuple[str, ...] = ()  # extra directories of playbooks, besides the shipped ones
+    shipped: bool = True  # also load the playbooks shipped with triagebot
+
+
+class FileSettings(_Section):
+    """Everything the TOML file may hold; secrets are not among them."""
+
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    sns: SnsSettings = Field(default_factory=SnsSettings)
+    sqs: SqsSettings | None = None
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    routes: tuple[Route, ...] = ()
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    digest: DigestSettings | None = None
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
+
+
+class Secrets(_Section):
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+
+
+class Settings(FileSettings):
+    """The whole configuration: file settings, secrets and the few plain environment values."""
+
+    secrets: Secrets = Field(default_factory=Secrets)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    aws_endpoint_url: str | None = None
+    source: str = ""  # the file read, or "" for built-in defaults
+    base_dir: str = "."  # relative paths in the file are relative to this
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config file, relative to the file's own directory."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    def playbook_dirs(self) -> list[Path]:
+        dirs = [SHIPPED_PLAYBOOKS] if self.playbooks.shipped else []
+        dirs += [self.resolve(d) for d in self.playbooks.dirs]
+        return dirs
+
+    def sqlite_path(self) -> Path | None:
+        if not self.store.url.startswith("sqlite:///"):
+            return None
+        return self.resolve(self.store.url.removeprefix("sqlite:///"))
+
+
+def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """``--config``, else ``$TRIAGEBOT_CONFIG``, else ``./config.toml`` if it exists, else None."""
+    if explicit:
+        return Path(explicit)
+    if env.get("TRIAGEBOT_CONFIG"):
+        return Path(env["TRIAGEBOT_CONFIG"])
+    default = Path("config.toml")
+    return default if default.exists() else None
+
+
+def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any) and the environment into Settings, or raise ConfigError."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    text = ""
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    try:
+        FileSettings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, path, text)) from exc
+    secrets = Secrets(
+        slack_bot_token=_secret(env, "SLACK_BOT_TOKEN"),
+        slack_signing_secret=_secret(env, "SLACK_SIGNING_SECRET"),
+        slack_app_token=_secret(env, "SLACK_APP_TOKEN"),
+    )
+    return Settings.model_validate(
+        {
+            **data,
+            "secrets": secrets,
+            "slack_api_url": env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
+            "aws_endpoint_url": env.get("AWS_ENDPOINT_URL") or None,
+            "source": str(path) if path else "",
+            "base_dir": str(path.resolve().parent) if path else ".",
+        }
+    )
+
+
+def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:
+    value = env.get(name, "")
+    return SecretStr(value) if value else None
+
+
+def _format_errors(exc: ValidationError, path: Path | None, text: str) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        dotted = ".".join(loc)
+        line = _locate(text, loc)
+        where = f"{path}:{line}:1" if path and line else str(path or "config")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key `{dotted}`"
+        elif error["type"] == "missing":
+            message = f"missing key `{dotted}`"
+        else:
+            message = f"`{dotted}`: {message}"
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([\w.\-]+)\s*\]\]?")
+_KEY = re.compile(r"^\s*([\w\-]+)\s*=")
+
+
+def _locate(text: str, loc: list[str]) -> int | None:
+    """Best-effort line number of a key path in TOML text (tables, arrays of tables, keys)."""
+    names = [part for part in loc if not part.isdigit()]
+    if not names:
+        return None
+    table, key = names[:-1], names[-1]
+    current: list[str] = []
+    fallback = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            current = header.group(1).split(".")
+            if current == names:
+                fallback = fallback or number
+            continue
+        found = _KEY.match(line)
+        if found and found.group(1) == key and current == table:
+            return number
+        if found and current == names[: len(current)] and found.group(1) in names:
+            fallback = fallback or number
+    return fallback

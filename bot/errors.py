@@ -1,0 +1,68 @@
+"""One error tree. Each error carries a ``user_message`` written for a person to read.
+
+Anything that is not a ``BotError`` is a bug: it is logged with its run id and answered with a
+short generic message, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BotError(Exception):
+    """Base of every error the bot expects and can explain."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class ConfigError(BotError):
+    """The TOML config or the environment is wrong."""
+
+
+class UsageError(BotError):
+    """A command was called the wrong way (CLI exit code 2)."""
+
+
+class PlaybookInvalid(BotError):
+    """A playbook failed validation; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class UnknownPlaybook(BotError):
+    """Nobody wrote a playbook by that name."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        known = sorted(known)
+        hint = did_you_mean(name, known)
+        listing = ", ".join(f"`{k}`" for k in known) or "none"
+        super().__init__(f"There is no playbook `{name}`.{hint} Playbooks: {listing}.")
+        self.name = name
+        self.known = known
+
+
+class ParamError(BotError):
+    """A playbook parameter is missing, unknown or of the wrong type."""
+
+
+class AccessRefused(BotError):
+    """The caller may not do this here."""
+
+
+class StepError(BotError):
+    """A step could not produce its result (AWS said no, bad input, ...)."""
+
+
+class SignatureInvalid(BotError):
+    """A request's signature did not verify."""
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """Return ' Did you mean `x`?' for the closest candidate, or ''."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean `{close[0]}`?" if close else ""
