@@ -200,6 +200,9 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region and isinstance(data.get("aws", {}), dict) and "region" not in data.get("aws", {}):
+        data = {**data, "aws": {**data.get("aws", {}), "region": region}}
     try:
         FileSettings.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,103 @@
+"""The ``triagebot`` command line: parse, call, print. Each verb lives in ``bot.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from bot.config import Settings, config_path, load_settings
+from bot.errors import BotError, UsageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="triagebot",
+        description="Incident-response chatbot for Slack, for teams that run on AWS.",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--config",
+            metavar="PATH",
+            help="config file (default: $TRIAGEBOT_CONFIG, else ./config.toml)",
+        )
+        return sub
+
+    verb("serve", "Run the bot: Slack events, SNS, SQS, the digest scheduler.")
+    demo = verb("demo", "Run a self-contained demo against a local AWS and a local Slack.")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="leave the demo up for poking with curl"
+    )
+
+    run = verb("run", "Run one playbook once and print the result.")
+    run.add_argument("playbook", help="a playbook name, or the path of a playbook file")
+    run.add_argument(
+        "--alarm", metavar="FILE", help="an alarm (SNS message or EventBridge event, JSON)"
+    )
+    run.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a playbook parameter (repeatable)",
+    )
+    run.add_argument("--format", choices=("text", "blocks", "json"), default="text")
+
+    check = verb("check", "Validate the config and playbooks without touching AWS or Slack.")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="playbook files or directories")
+
+    digest = verb("digest", "Build the cost digest now; print it, or post it.")
+    digest.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="the morning it goes out (reports the day before); default today",
+    )
+    digest.add_argument("--post", action="store_true", help="post it to digest.channel in Slack")
+
+    verb("iam-policy", "Print the least-privilege IAM policy the configured playbooks need.")
+    verb("steps", "List the step types with their parameters and IAM actions.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("TRIAGEBOT_LOG_LEVEL", "WARNING").upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings(config_path(args.config, os.environ))
+        return asyncio.run(_dispatch(args, settings))
+    except UsageError as exc:
+        print(f"triagebot {args.verb}: {exc.user_message}", file=sys.stderr)
+        return 2
+    except BotError as exc:
+        print(f"triagebot {args.verb}: {exc.user_message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import commands
+
+    handler = {
+        "serve": commands.serve,
+        "demo": commands.demo,
+        "run": commands.run,
+        "check": commands.check,
+        "digest": commands.digest,
+        "iam-policy": commands.iam_policy,
+        "steps": commands.steps,
+    }[args.verb]
+    return await handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

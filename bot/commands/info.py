@@ -1,0 +1,47 @@
+"""``triagebot steps`` and ``triagebot iam-policy``: what the bot can do and what it needs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bot.config import Settings
+from bot.iam_policy import build_policy
+from bot.playbooks.catalog import load_catalog
+from bot.steps import default_registry
+from bot.steps.base import StepType
+
+
+async def iam_policy(args: argparse.Namespace, settings: Settings) -> int:
+    registry = default_registry()
+    catalog = load_catalog(settings.playbook_dirs(), registry)
+    print(json.dumps(build_policy(settings, catalog, registry), indent=2))
+    return 0
+
+
+async def steps(args: argparse.Namespace, settings: Settings) -> int:
+    for step in default_registry():
+        print(describe_step(step))
+        print()
+    return 0
+
+
+def describe_step(step: StepType) -> str:  # type: ignore[type-arg]
+    lines = [f"{step.name}{'  (mutating)' if step.mutating else ''}", f"  {step.summary}"]
+    fields = step.params.model_fields
+    if fields:
+        lines.append("  parameters:")
+        for name, field in fields.items():
+            required = field.is_required()
+            default = (
+                "required"
+                if required
+                else f"default {field.get_default(call_default_factory=True)!r}"
+            )
+            kind = getattr(field.annotation, "__name__", str(field.annotation)).replace(
+                "typing.", ""
+            )
+            description = f" — {field.description}" if field.description else ""
+            lines.append(f"    {field.alias or name}: {kind}, {default}{description}")
+    lines.append(f"  IAM: {', '.join(step.permissions)}")
+    return "\n".join(lines)

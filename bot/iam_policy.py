@@ -1,0 +1,62 @@
+"""The least-privilege IAM policy, generated from what each step declares it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bot.config import Settings
+from bot.playbooks.schema import Playbook
+from bot.steps.registry import Registry
+
+DIGEST_ACTIONS = (
+    "ce:GetCostAndUsage",
+    "ce:GetCostForecast",
+    "ce:GetAnomalies",
+    "budgets:ViewBudget",
+    "sts:GetCallerIdentity",
+)
+SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+
+
+def build_policy(
+    settings: Settings, playbooks: Iterable[Playbook], registry: Registry
+) -> dict[str, Any]:
+    """An IAM policy document: read-only actions for every step the playbooks use, the digest's
+    Cost Explorer reads when a digest is configured, SQS when a queue is, AssumeRole for the
+    configured accounts, and — only for playbooks marked ``mutating: true`` — their write actions
+    in a statement of their own."""
+    read: set[str] = set()
+    write: set[str] = set()
+    for playbook in playbooks:
+        for spec in playbook.steps:
+            step = registry.get(spec.uses)
+            target = write if (step.mutating and playbook.mutating) else read
+            target.update(step.permissions)
+    statements: list[dict[str, Any]] = [_statement("TriagebotReadOnly", sorted(read), "*")]
+    if settings.digest is not None:
+        statements.append(_statement("TriagebotCostDigest", sorted(DIGEST_ACTIONS), "*"))
+    if settings.sqs is not None and settings.sqs.queue_url:
+        statements.append(
+            _statement("TriagebotAlarmQueue", list(SQS_ACTIONS), _queue_arn(settings.sqs.queue_url))
+        )
+    roles = sorted({account.role_arn for account in settings.aws.accounts})
+    if roles:
+        statements.append(_statement("TriagebotAssumeAccountRoles", ["sts:AssumeRole"], roles))
+    if write:
+        statements.append(_statement("TriagebotMutatingPlaybooks", sorted(write - read), "*"))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _statement(sid: str, actions: list[str], resource: str | list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
+
+
+def _queue_arn(queue_url: str) -> str:
+    """``https://sqs.us-east-1.amazonaws.com/111122223333/alarms`` → the queue's ARN."""
+    parts = queue_url.rstrip("/").split("/")
+    host = parts[2] if len(parts) > 2 else ""
+    region = host.split(".")[1] if host.startswith("sqs.") else "*"
+    if len(parts) >= 5:
+        return f"arn:aws:sqs:{region}:{parts[-2]}:{parts[-1]}"
+    return "*"
