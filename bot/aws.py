@@ -111,6 +111,7 @@ class CallStats:
 
 
 SessionFactory = Callable[[], boto3.Session]
+"""Makes a new boto3 Session per call (assumed-role sessions get their own credentials)."""
 
 
 class AwsClients:

@@ -33,3 +33,6 @@ def aws() -> Iterator[None]:
 def session(aws: None) -> boto3.Session:
     """A boto3 session inside moto; register fakes on it with ``fake_operation``."""
     return boto3.Session(region_name="us-east-1")
+
+
+pytest_plugins = ["tests.fakes.local_aws"]

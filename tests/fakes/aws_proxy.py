@@ -1,0 +1,117 @@
+"""A slow, sometimes-throttling AWS: an HTTP proxy in front of moto server.
+
+It forwards every request unchanged, after ``delay`` seconds, so a benchmark can measure what
+concurrency buys against real-world latency; ``throttle(operation, times)`` answers the next
+``times`` calls of an operation with AWS's throttling error, so retries can be tested for real.
+It runs its own event loop in a thread, so sync code and subprocesses can use it alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.fakes.moto_server import free_port
+
+_HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+class SlowAws:
+    def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.delay = delay
+        self.port = free_port()
+        self.calls: Counter[str] = Counter()
+        self._throttles: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def throttle(self, operation: str, times: int) -> None:
+        """Answer the next ``times`` calls of ``operation`` (``LookupEvents``) with throttling."""
+        with self._lock:
+            self._throttles[operation] += times
+
+    def start(self) -> str:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self.url
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _start(self) -> None:
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        operation = _operation(request, body)
+        with self._lock:
+            self.calls[operation] += 1
+            throttled = self._throttles[operation] > 0
+            if throttled:
+                self._throttles[operation] -= 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if throttled:
+            return _throttling(request)
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, data=body, headers=headers
+        ) as upstream:
+            payload = await upstream.read()
+            out_headers = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in _HOP_HEADERS | {"content-encoding"}
+            }
+            return web.Response(status=upstream.status, body=payload, headers=out_headers)
+
+
+def _operation(request: web.Request, body: bytes) -> str:
+    target = request.headers.get("X-Amz-Target", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    action = request.query.get("Action")
+    if action:
+        return action
+    for part in body.decode("utf-8", "replace").split("&"):
+        if part.startswith("Action="):
+            return part.removeprefix("Action=")
+    return f"{request.method} {request.path}"
+
+
+def _throttling(request: web.Request) -> web.Response:
+    if request.headers.get("X-Amz-Target"):
+        payload: Any = '{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+        return web.Response(status=400, text=payload, content_type="application/x-amz-json-1.1")
+    xml = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+        "<Message>Rate exceeded</Message></Error><RequestId>throttled</RequestId></ErrorResponse>"
+    )
+    return web.Response(status=400, text=xml, content_type="text/xml")

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import boto3
+import pytest
+
+from bot.aws import AwsClients, CallStats, RateLimiter, iam_action
+from bot.config import AwsAccount, AwsSettings
+from bot.errors import StepError
+from tests.fakes.aws_hooks import AwsFault, fake_operation
+from tests.fakes.aws_proxy import SlowAws
+
+
+def test_iam_action_names() -> None:
+    assert (
+        iam_action("elbv2", "describe_target_health") == "elasticloadbalancing:DescribeTargetHealth"
+    )
+    assert iam_action("cloudtrail", "lookup_events") == "cloudtrail:LookupEvents"
+    assert iam_action("service-quotas", "get_service_quota") == "servicequotas:GetServiceQuota"
+
+
+async def test_throttled_call_is_retried_and_the_attempts_counted(slow_aws: SlowAws) -> None:
+    aws = AwsClients(AwsSettings(), endpoint_url=slow_aws.url)
+    slow_aws.throttle("GetCallerIdentity", 2)
+    stats = CallStats()
+    identity = await aws.call("sts", "get_caller_identity", aws.target(), stats)
+    aws.close()
+    assert identity["Account"] == "123456789012"
+    assert (stats.attempts, stats.retries) == (3, 2)
+    assert slow_aws.calls["GetCallerIdentity"] == 3
+
+
+async def test_throttling_gives_up_after_five_attempts_with_a_clear_error(
+    slow_aws: SlowAws,
+) -> None:
+    aws = AwsClients(AwsSettings(), endpoint_url=slow_aws.url)
+    slow_aws.throttle("GetCallerIdentity", 10)
+    with pytest.raises(StepError) as caught:
+        await aws.call("sts", "get_caller_identity", aws.target())
+    aws.close()
+    assert slow_aws.calls["GetCallerIdentity"] == 5
+    assert "sts:GetCallerIdentity" in caught.value.user_message
+    assert "Throttling" in caught.value.user_message
+
+
+async def test_calls_run_concurrently_off_the_event_loop(slow_aws: SlowAws) -> None:
+    slow_aws.delay = 0.3
+    aws = AwsClients(AwsSettings(), endpoint_url=slow_aws.url)
+    await aws.call("sts", "get_caller_identity", aws.target())  # build the client once
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    tick = asyncio.create_task(ticker())
+    started = time.monotonic()
+    await asyncio.gather(*(aws.call("sts", "get_caller_identity", aws.target()) for _ in range(12)))
+    elapsed = time.monotonic() - started
+    tick.cancel()
+    aws.close()
+    assert elapsed < 0.3 * 3, "12 calls of 0.3 s should overlap"
+    assert ticks >= 10, "the event loop kept running while AWS answered"
+
+
+def test_access_denied_names_the_action_and_the_principal(session: boto3.Session) -> None:
+    message = (
+        "User: arn:aws:sts::123456789012:assumed-role/triage/bot is not authorized to perform: "
+        "elasticloadbalancing:DescribeLoadBalancers"
+    )
+    fake_operation(
+        session, "elbv2", "DescribeLoadBalancers", AwsFault("AccessDenied", message, 403)
+    )
+    aws = AwsClients(AwsSettings(), session_factory=lambda: session)
+
+    with pytest.raises(StepError) as caught:
+        asyncio.run(aws.call("elbv2", "describe_load_balancers", aws.target()))
+    aws.close()
+    assert caught.value.user_message == (
+        "Access denied: arn:aws:sts::123456789012:assumed-role/triage/bot may not call "
+        "`elasticloadbalancing:DescribeLoadBalancers`. Add `elasticloadbalancing:DescribeLoadBalancers` "
+        "to its IAM policy (`triagebot iam-policy` prints the whole policy)."
+    )
+
+
+def test_cloudtrail_lookups_are_paced_to_two_per_second(session: boto3.Session) -> None:
+    fake_operation(session, "cloudtrail", "LookupEvents", {"Events": []})
+    aws = AwsClients(AwsSettings(), session_factory=lambda: session)
+
+    async def five_lookups() -> float:
+        started = time.monotonic()
+        target = aws.target()
+        await asyncio.gather(*(aws.call("cloudtrail", "lookup_events", target) for _ in range(5)))
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(five_lookups())
+    aws.close()
+    assert elapsed >= 1.9, f"5 LookupEvents at 2/s need 2 s, took {elapsed:.2f}s"
+
+
+async def test_rate_limiter_spaces_acquisitions() -> None:
+    limiter = RateLimiter(20.0)
+    started = time.monotonic()
+    for _ in range(5):
+        await limiter.acquire()
+    assert time.monotonic() - started >= 0.19
+
+
+def test_other_accounts_are_reached_through_assume_role(aws: None) -> None:
+    role = "arn:aws:iam::111122223333:role/triagebot-read"
+    settings = AwsSettings(accounts=(AwsAccount(name="prod", role_arn=role),))
+    clients = AwsClients(settings, session_factory=lambda: boto3.Session(region_name="us-east-1"))
+    identity = asyncio.run(
+        clients.call("sts", "get_caller_identity", clients.target(account="prod"))
+    )
+    own = asyncio.run(clients.call("sts", "get_caller_identity", clients.target()))
+    clients.close()
+    assert identity["Account"] == "111122223333"
+    assert ":assumed-role/triagebot-read/triagebot" in identity["Arn"]
+    assert own["Account"] == "123456789012"
+
+
+def test_unknown_account_is_a_clear_error(session: boto3.Session) -> None:
+    aws = AwsClients(AwsSettings(), session_factory=lambda: session)
+    with pytest.raises(StepError, match="no AWS account `staging`"):
+        asyncio.run(aws.call("sts", "get_caller_identity", aws.target(account="staging")))
+    aws.close()
