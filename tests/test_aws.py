@@ -82,8 +82,9 @@ def test_access_denied_names_the_action_and_the_principal(session: boto3.Session
     aws.close()
     assert caught.value.user_message == (
         "Access denied: arn:aws:sts::123456789012:assumed-role/triage/bot may not call "
-        "`elasticloadbalancing:DescribeLoadBalancers`. Add `elasticloadbalancing:DescribeLoadBalancers` "
-        "to its IAM policy (`triagebot iam-policy` prints the whole policy)."
+        "`elasticloadbalancing:DescribeLoadBalancers`. "
+        "Add `elasticloadbalancing:DescribeLoadBalancers` to its IAM policy "
+        "(`triagebot iam-policy` prints the whole policy)."
     )
 
 
