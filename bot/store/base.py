@@ -1,0 +1,174 @@
+"""What the bot remembers between requests and restarts, and the one interface every store offers.
+
+Records are frozen dataclasses; a ``Store`` is anything with these async methods. Times are
+timezone-aware datetimes (a naive one is taken to be UTC) and come back in UTC.
+
+- runs: who ran which playbook where, and how it ended (``/triage history``);
+- the inbox: every alarm message, recorded durably before it is acknowledged, handled exactly
+  once (``inbox_add`` dedupes, ``inbox_claim`` hands it to one worker under a lease);
+- incidents: one live Slack thread per alarm; writes are conditional so replicas never fork a
+  thread;
+- schedule state, leases and once-only claims: what the digest scheduler needs so that a
+  digest is posted once per day, whichever process fires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+RUN_SOURCES = frozenset({"slash", "button", "alarm", "modal", "cli"})
+RUN_OUTCOMES = frozenset({"running", "ok", "warn", "error"})
+INBOX_SOURCES = frozenset({"sns", "sqs"})
+INBOX_STATUSES = frozenset({"pending", "processing", "done", "failed"})
+
+
+def _check(value: str, allowed: frozenset[str], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(sorted(allowed))}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One playbook run as ``/triage history`` lists it."""
+
+    run_id: str
+    channel: str  # Slack channel id; "" for runs from the CLI
+    user: str  # Slack user id, "alarm" or "cli"
+    playbook: str
+    params: dict[str, str]
+    source: str  # slash | button | alarm | modal | cli
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str  # running | ok | warn | error
+    step_statuses: dict[str, str]  # step id → Status value
+    message_ts: str = ""  # the result message
+    thread_ts: str = ""  # the thread it was posted in, if any
+
+    def __post_init__(self) -> None:
+        _check(self.source, RUN_SOURCES, "source")
+        _check(self.outcome, RUN_OUTCOMES, "outcome")
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One alarm message as it arrived (SNS body or SQS message body), and how far it got."""
+
+    message_id: str  # the SNS MessageId: the same alarm through SNS and SQS dedupes
+    source: str  # sns | sqs
+    body: str
+    received_at: datetime
+    status: str = "pending"  # pending | processing | done | failed
+    attempts: int = 0  # how many times it was claimed
+    owner: str = ""  # who claimed it last
+    lease_until: datetime | None = None  # a claim older than this may be taken over
+    error: str = ""  # why it failed, when status is failed
+
+    def __post_init__(self) -> None:
+        _check(self.source, INBOX_SOURCES, "source")
+        _check(self.status, INBOX_STATUSES, "status")
+
+
+@dataclass(frozen=True)
+class Incident:
+    """The Slack thread of one alarm incident.
+
+    An incident is open until ``resolved_at`` is set; at most one incident per ``key`` is open.
+    It is identified by ``key`` and ``opened_at``; ``version`` guards concurrent updates.
+    """
+
+    key: str  # which alarm this is (account, region, alarm name)
+    route: str  # the route that matched: storms are counted per route
+    channel: str
+    root_ts: str  # the root message; "" until it is posted
+    state: str  # the alarm state last seen: ALARM | OK | INSUFFICIENT_DATA | ...
+    opened_at: datetime
+    state_changed_at: datetime
+    alarm_name: str
+    acknowledged_by: str = ""
+    muted_until: datetime | None = None
+    resolved_at: datetime | None = None
+    storm_root_ts: str = ""  # the shared root message when coalesced into an alarm storm
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class Store(Protocol):
+    """Durable state. Every write is committed before its coroutine returns."""
+
+    async def start(self) -> None:
+        """Open (and on first use create) the storage; safe to call more than once."""
+
+    # runs
+    async def record_run(self, rec: RunRecord) -> None:
+        """Insert the run, or replace the record with the same ``run_id``."""
+
+    async def finish_run(
+        self,
+        run_id: str,
+        finished_at: datetime,
+        outcome: str,
+        step_statuses: dict[str, str],
+    ) -> bool:
+        """Mark a run finished; False if no such run was recorded."""
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def recent_runs(self, channel: str, limit: int) -> list[RunRecord]:
+        """The channel's last ``limit`` runs, newest first."""
+
+    # inbox
+    async def inbox_add(
+        self, message_id: str, source: str, body: str, received_at: datetime
+    ) -> bool:
+        """Record a message; True if new, False if this id was seen before (any status)."""
+
+    async def inbox_get(self, message_id: str) -> InboxItem | None: ...
+
+    async def inbox_claim(
+        self, message_id: str, owner: str, lease: timedelta, now: datetime
+    ) -> bool:
+        """Take a pending message (or one whose lease ran out) for ``lease``; one winner only."""
+
+    async def inbox_done(self, message_id: str) -> None: ...
+
+    async def inbox_failed(self, message_id: str, error: str) -> None: ...
+
+    async def inbox_unfinished(self, now: datetime) -> list[InboxItem]:
+        """Pending messages and claims whose lease expired, oldest first: redo these at start."""
+
+    # incidents
+    async def incident_get(self, key: str) -> Incident | None:
+        """The open incident for ``key``, else the one opened last, else None."""
+
+    async def incident_create(self, incident: Incident) -> bool:
+        """Store a new incident; False if one with that key is already open."""
+
+    async def incident_update(self, incident: Incident, expected_version: int) -> bool:
+        """Replace the incident if its stored version is ``expected_version`` (then bumped)."""
+
+    async def incidents_opened_since(self, route: str, since: datetime) -> int: ...
+
+    async def incident_find_by_root(self, channel: str, ts: str) -> Incident | None:
+        """The incident whose root message is ``ts`` in ``channel``."""
+
+    # schedule state, leases, once-only claims
+    async def lease_acquire(self, name: str, owner: str, ttl: timedelta, now: datetime) -> bool:
+        """Hold ``name`` until ``now + ttl``; True if free, expired, or already ours (renewed)."""
+
+    async def lease_release(self, name: str, owner: str) -> None: ...
+
+    async def schedule_get(self, job: str) -> str | None: ...
+
+    async def schedule_set(self, job: str, value: str) -> None: ...
+
+    async def claim_once(self, key: str, owner: str, now: datetime) -> bool:
+        """True for the first caller ever to claim ``key``, in any process; False after."""
+
+    async def healthy(self) -> bool: ...
+
+    async def close(self) -> None: ...
