@@ -1,0 +1,169 @@
+"""Runs that report to Slack: the one path every Slack-visible run takes (slash command, modal,
+button, alarm). It posts the live message, runs the playbook, records the run in the store,
+and counts it. Slack being down never loses the run: the record is written either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alarms.model import Alarm
+from bot.executor import Executor
+from bot.metrics import Metrics
+from bot.playbooks.schema import Playbook
+from bot.results import RunResult, Status, StepResult
+from bot.slack.client import ChannelPacer
+from bot.slack.live import LiveMessage
+from bot.store.base import RunRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything needed to run a playbook where Slack can see it."""
+
+    playbook: Playbook
+    params: Mapping[str, Any]  # resolved, typed
+    raw_params: Mapping[str, str]  # as the person typed them (shown, stored, re-run)
+    channel: str
+    user: str  # Slack user id, or "alarm"
+    source: str  # slash | modal | button | alarm
+    thread_ts: str | None = None
+    alarm: Alarm | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+class TaskTracker:
+    """Background tasks the server must finish (or wait for) before it stops."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.accepting = True
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name or None)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float) -> int:
+        """Stop accepting; wait up to ``timeout`` s for tasks in flight; return how many remain."""
+        self.accepting = False
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        return len(self._tasks)
+
+
+class SlackRuns:
+    """Runs playbooks and shows them live in Slack."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        store: Store,
+        client: AsyncWebClient,
+        pacer: ChannelPacer,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._executor = executor
+        self._store = store
+        self._client = client
+        self._pacer = pacer
+        self._metrics = metrics
+        self._clock = clock
+
+    def live_message(self, channel: str, thread_ts: str | None, user: str) -> LiveMessage:
+        requested_by = "" if user == "alarm" else f"<@{user}>"
+        return LiveMessage(
+            self._client,
+            self._pacer,
+            self._metrics,
+            channel,
+            thread_ts=thread_ts,
+            requested_by=requested_by,
+        )
+
+    async def run(self, request: RunRequest) -> RunResult:
+        """Post the live message, run, finish the message, record the run; never raises for
+        Slack or step failures."""
+        live = self.live_message(request.channel, request.thread_ts, request.user)
+        skeleton = self._skeleton(request)
+        await live.post(skeleton)
+        await self._store.record_run(
+            RunRecord(
+                run_id=request.run_id,
+                channel=request.channel,
+                user=request.user,
+                playbook=request.playbook.name,
+                params=dict(request.raw_params),
+                source=request.source,
+                started_at=skeleton.started_at,
+                finished_at=None,
+                outcome="running",
+                step_statuses={s.step_id: str(s.status) for s in skeleton.steps},
+                message_ts=live.ts or "",
+                thread_ts=request.thread_ts or "",
+            )
+        )
+        try:
+            result = await self._executor.run(
+                request.playbook,
+                request.params,
+                alarm=request.alarm,
+                requested_by=request.user,
+                run_id=request.run_id,
+                on_update=live.show,
+            )
+        except Exception:  # the executor never raises for a step; this is a bug
+            log.exception("run %s of %s failed", request.run_id, request.playbook.name)
+            self._metrics.errors.labels("run").inc()
+            result = dataclasses.replace(
+                skeleton, finished_at=self._clock(), error=f"internal error (run {request.run_id})"
+            )
+        await live.finish(result)
+        outcome = "error" if result.error else ("warn" if result.status is Status.WARN else "ok")
+        await self._store.finish_run(
+            request.run_id,
+            result.finished_at or self._clock(),
+            outcome,
+            {s.step_id: str(s.status) for s in result.steps},
+        )
+        self._metrics.runs.labels(request.playbook.name, outcome).inc()
+        for step in result.steps:
+            self._metrics.step_seconds.labels(step.uses, str(step.status)).observe(step.duration_s)
+        return result
+
+    def _skeleton(self, request: RunRequest) -> RunResult:
+        return RunResult(
+            run_id=request.run_id,
+            playbook=request.playbook.name,
+            title=request.playbook.display_title,
+            params=dict(request.raw_params),
+            steps=tuple(
+                StepResult(step_id=s.id, uses=s.uses, status=Status.PENDING)
+                for s in request.playbook.steps
+            ),
+            started_at=self._clock(),
+            requested_by=request.user,
+        )

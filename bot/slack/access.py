@@ -1,0 +1,83 @@
+"""Who may run what, where: ``[access]`` and each playbook's ``allow`` / ``mutating``.
+
+Every entry point (slash command, modal, buttons, confirm dialogs) asks this one place, and
+every refusal says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import AccessSettings
+from bot.playbooks.schema import Playbook
+
+log = logging.getLogger(__name__)
+GROUP_CACHE_SECONDS = 300.0
+
+
+class AccessPolicy:
+    def __init__(
+        self,
+        settings: AccessSettings,
+        client: AsyncWebClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._clock = clock
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def channel_refusal(self, channel: str) -> str | None:
+        allowed = self._settings.allowed_channels
+        if not allowed or channel in allowed:
+            return None
+        where = ", ".join(f"<#{c}>" for c in allowed)
+        return f"triagebot is not enabled in this channel. Use it in {where}."
+
+    def is_admin(self, user: str) -> bool:
+        return user in self._settings.admins
+
+    async def refusal(self, playbook: Playbook, user: str, channel: str) -> str | None:
+        """None when ``user`` may run ``playbook`` in ``channel``; else the reason, for them."""
+        refused = self.channel_refusal(channel)
+        if refused:
+            return refused
+        if playbook.mutating and not self.is_admin(user):
+            return (
+                f"`{playbook.name}` changes AWS (it is marked `mutating: true`), so only the "
+                "admins listed in `[access] admins` may run it."
+            )
+        if playbook.allow and not await self._allowed_by_list(playbook.allow, user):
+            who = ", ".join(_mention(entry) for entry in playbook.allow)
+            return f"`{playbook.name}` may only be run by {who}. Ask one of them to run it."
+        return None
+
+    async def _allowed_by_list(self, allow: tuple[str, ...], user: str) -> bool:
+        if user in allow:
+            return True
+        for group in (entry for entry in allow if entry.startswith("S")):
+            if user in await self._members(group):
+                return True
+        return False
+
+    async def _members(self, group: str) -> frozenset[str]:
+        cached = self._groups.get(group)
+        if cached and self._clock() - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        try:
+            response = await self._client.usergroups_users_list(usergroup=group)
+            members = frozenset(response.get("users") or [])
+        except SlackApiError as exc:
+            log.warning("cannot list user group %s: %s", group, exc.response.get("error"))
+            members = frozenset()
+        self._groups[group] = (self._clock(), members)
+        return members
+
+
+def _mention(entry: str) -> str:
+    return f"<!subteam^{entry}>" if entry.startswith("S") else f"<@{entry}>"

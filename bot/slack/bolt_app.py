@@ -1,0 +1,64 @@
+"""The Bolt app: listeners registered once, at start-up; each acks at once and hands off."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+
+from bot.slack.actions import DETAILS_ACTION, RERUN_ACTION, RunButtons
+from bot.slack.commands import CONFIRM_ACTION, TriageCommand
+from bot.slack.deps import SlackDeps
+from bot.slack.modal import CALLBACK_ID
+
+INCIDENT_ACTIONS = re.compile(r"^incident_")
+
+
+def build_bolt_app(
+    deps: SlackDeps, *, signing_secret: str, incident_actions: Any = None
+) -> AsyncApp:
+    """``process_before_response=True``: the HTTP answer is the ack, sent as soon as the
+    listener returns — and listeners return at once, their work spawned as tracked tasks."""
+
+    async def authorize(**_: Any) -> AuthorizeResult:
+        # One workspace, one bot token: no auth.test round trip on the first request.
+        token = deps.settings.secrets.slack_bot_token
+        return AuthorizeResult(
+            enterprise_id=None, team_id=None, bot_token=token.get_secret_value() if token else None
+        )
+
+    app = AsyncApp(
+        client=deps.client,
+        signing_secret=signing_secret,
+        process_before_response=True,
+        authorize=authorize,
+        request_verification_enabled=True,
+    )
+    triage = TriageCommand(deps)
+    buttons = RunButtons(triage)
+
+    @app.command("/triage")
+    async def on_triage(ack: AsyncAck, body: dict[str, Any]) -> None:
+        reply = await triage.handle(body)
+        await ack(**reply.ack_kwargs())
+
+    @app.action(re.compile(f"^({RERUN_ACTION}|{DETAILS_ACTION}|{CONFIRM_ACTION})$"))
+    async def on_run_button(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        deps.tasks.spawn(buttons.on_action(body), name="button")
+
+    if incident_actions is not None:
+
+        @app.action(INCIDENT_ACTIONS)
+        async def on_incident_button(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()
+            deps.tasks.spawn(incident_actions(body), name="incident-button")
+
+    @app.view(CALLBACK_ID)
+    async def on_modal(ack: AsyncAck, body: dict[str, Any]) -> None:
+        answer = await buttons.on_modal(body)
+        await ack(**(answer or {}))
+
+    return app

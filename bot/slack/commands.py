@@ -1,0 +1,200 @@
+"""``/triage``: answer at once (the ack), do the work after.
+
+Everything that can be decided without AWS or Slack — grammar, playbook name, parameters,
+channel and admin rules — is answered in the ack as an ephemeral message. Runs, the modal,
+alarm look-ups and the digest happen in tracked background tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.alarms.routing import route
+from bot.errors import BotError
+from bot.playbooks.params import resolve_params
+from bot.playbooks.schema import Playbook
+from bot.runs import RunRequest
+from bot.slack import messages
+from bot.slack.deps import SlackDeps
+from bot.slack.grammar import (
+    AlarmRun,
+    Cost,
+    Help,
+    History,
+    ListPlaybooks,
+    OpenModal,
+    PlaybookRun,
+    parse_command,
+)
+from bot.slack.modal import playbook_modal
+
+log = logging.getLogger(__name__)
+CONFIRM_ACTION = "triage_confirm_run"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the ack carries: nothing, or an ephemeral message for the caller."""
+
+    text: str = ""
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def ack_kwargs(self) -> dict[str, Any]:
+        if not self.text:
+            return {}
+        kwargs: dict[str, Any] = {"text": self.text, "response_type": "ephemeral"}
+        if self.blocks:
+            kwargs["blocks"] = self.blocks
+        return kwargs
+
+
+class TriageCommand:
+    def __init__(self, deps: SlackDeps) -> None:
+        self.deps = deps
+
+    async def handle(self, body: Mapping[str, Any]) -> Reply:
+        """Decide the ack for one ``/triage`` request and start its work. Never raises."""
+        try:
+            return await self._handle(body)
+        except BotError as exc:
+            return Reply(exc.user_message)
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("/triage failed (reference %s)", ref)
+            self.deps.metrics.errors.labels("command").inc()
+            return Reply(messages.GENERIC_FAILURE.format(ref=ref))
+
+    async def _handle(self, body: Mapping[str, Any]) -> Reply:
+        deps = self.deps
+        user, channel = str(body.get("user_id", "")), str(body.get("channel_id", ""))
+        if not deps.tasks.accepting:
+            return Reply(messages.DRAINING)
+        refused = deps.access.channel_refusal(channel)
+        if refused:
+            return Reply(refused)
+        command = parse_command(str(body.get("text", "")))
+        if isinstance(command, Help):
+            return Reply(messages.HELP)
+        if isinstance(command, ListPlaybooks):
+            return Reply(messages.playbook_list(deps.catalog))
+        if isinstance(command, History):
+            records = await deps.store.recent_runs(channel, command.limit)
+            return Reply(messages.history(records, command.limit))
+        if isinstance(command, Cost):
+            if deps.post_digest is None:
+                return Reply(messages.NO_DIGEST)
+            deps.tasks.spawn(deps.post_digest(channel), name="digest")
+            return Reply()
+        if isinstance(command, OpenModal):
+            view = playbook_modal(deps.catalog, channel)
+            deps.tasks.spawn(self._open_modal(str(body.get("trigger_id", "")), view), name="modal")
+            return Reply()
+        if isinstance(command, AlarmRun):
+            deps.tasks.spawn(self._alarm_run(command.alarm_name, user, channel), name="alarm")
+            return Reply()
+        assert isinstance(command, PlaybookRun)
+        return await self.start_run(
+            deps.catalog.get(command.playbook), command.params, user, channel
+        )
+
+    async def start_run(
+        self,
+        playbook: Playbook,
+        raw: Mapping[str, str],
+        user: str,
+        channel: str,
+        *,
+        source: str = "slash",
+        thread_ts: str | None = None,
+        confirmed: bool = False,
+    ) -> Reply:
+        """Check parameters and access, then run in the background (or ask to confirm)."""
+        deps = self.deps
+        params = resolve_params(playbook, raw, {"alarm": None, "now": deps.clock()})
+        refused = await deps.access.refusal(playbook, user, channel)
+        if refused:
+            return Reply(refused)
+        if playbook.mutating and not confirmed:
+            return confirm_reply(playbook, raw)
+        request = RunRequest(
+            playbook=playbook,
+            params=params,
+            raw_params=dict(raw),
+            channel=channel,
+            user=user,
+            source=source,
+            thread_ts=thread_ts,
+        )
+        deps.tasks.spawn(deps.runs.run(request), name=f"run:{request.run_id}")
+        return Reply()
+
+    async def _open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
+        await self.deps.client.views_open(trigger_id=trigger_id, view=view)
+
+    async def _alarm_run(self, name: str, user: str, channel: str) -> None:
+        deps = self.deps
+        alarm = await deps.lookup_alarm(name)
+        if alarm is None:
+            await self.tell(channel, user, f"There is no CloudWatch alarm named `{name}` here.")
+            return
+        decision = route(alarm, deps.settings.routes, deps.settings.slack.default_channel)
+        try:
+            playbook = deps.catalog.get(decision.playbook)
+            params = resolve_params(
+                playbook, {}, {"alarm": alarm.template_context(), "now": deps.clock()}
+            )
+            refused = await deps.access.refusal(playbook, user, channel)
+        except BotError as exc:
+            await self.tell(channel, user, exc.user_message)
+            return
+        if refused:
+            await self.tell(channel, user, refused)
+            return
+        await deps.runs.run(
+            RunRequest(
+                playbook=playbook,
+                params=params,
+                raw_params={"alarm": name, "state": alarm.state},
+                channel=channel,
+                user=user,
+                source="slash",
+                alarm=alarm,
+            )
+        )
+
+    async def tell(self, channel: str, user: str, text: str) -> None:
+        """An ephemeral message after the ack."""
+        await self.deps.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+
+def confirm_reply(playbook: Playbook, raw: Mapping[str, str]) -> Reply:
+    """An ephemeral question with a button behind Slack's confirm dialog."""
+    text = f"`{playbook.name}` changes AWS resources. Run it?"
+    value = json.dumps({"playbook": playbook.name, "params": dict(raw)})
+    button = {
+        "type": "button",
+        "action_id": CONFIRM_ACTION,
+        "text": {"type": "plain_text", "text": f"Run {playbook.name}"[:75]},
+        "style": "danger",
+        "value": value[:2000],
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Change AWS?"},
+            "text": {
+                "type": "mrkdwn",
+                "text": f"`{playbook.name}` is marked mutating: it changes AWS.",
+            },
+            "confirm": {"type": "plain_text", "text": "Run it"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+            "style": "danger",
+        },
+    }
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f":warning: {text}"}},
+        {"type": "actions", "elements": [button]},
+    ]
+    return Reply(text, blocks)

@@ -1,0 +1,38 @@
+"""What the Slack listeners need, built once by ``bot.app`` and passed in explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alarms.model import Alarm
+from bot.config import Settings
+from bot.metrics import Metrics
+from bot.playbooks.catalog import Catalog
+from bot.runs import SlackRuns, TaskTracker
+from bot.slack.access import AccessPolicy
+from bot.store.base import Store
+
+# Looks an alarm up by name in AWS, with its current state (None when there is none).
+AlarmLookup = Callable[[str], Awaitable[Alarm | None]]
+# Posts the cost digest to a channel now.
+DigestPoster = Callable[[str], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class SlackDeps:
+    settings: Settings
+    catalog: Catalog
+    access: AccessPolicy
+    runs: SlackRuns
+    tasks: TaskTracker
+    store: Store
+    client: AsyncWebClient
+    metrics: Metrics
+    lookup_alarm: AlarmLookup
+    post_digest: DigestPoster | None
+    clock: Callable[[], datetime]
