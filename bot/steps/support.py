@@ -1,0 +1,34 @@
+"""Helpers the AWS step modules share: alarm-aware defaults and reading AWS error codes."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from bot.errors import StepError
+from bot.steps.base import StepContext
+
+
+def alarm_dimension(ctx: StepContext, name: str) -> str | None:
+    """The value of dimension ``name`` on the alarm that started the run, if any."""
+    if ctx.alarm is None:
+        return None
+    return ctx.alarm.dimensions.get(name) or None
+
+
+def required(value: str | None, ctx: StepContext, dimension: str, what: str, param: str) -> str:
+    """``value``, else the alarm's ``dimension``; a StepError saying how to give it otherwise."""
+    found = value or alarm_dimension(ctx, dimension)
+    if not found:
+        raise StepError(
+            f"No {what} given: set `{param}`, or run this from an alarm "
+            f"with a `{dimension}` dimension."
+        )
+    return found
+
+
+def error_code(error: StepError) -> str:
+    """The AWS error code behind a StepError raised by ``ctx.call`` ('' if it had none)."""
+    cause = error.__cause__
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", ""))
+    return ""
