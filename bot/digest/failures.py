@@ -1,0 +1,91 @@
+"""Why a digest section is missing, in one line a person can act on.
+
+The digest never fails because one source is unavailable: each section that could not be read
+becomes a line saying what is missing and what would fix it (usually an IAM action). AWS errors
+arrive as ``StepError`` whose ``__cause__`` is botocore's ``ClientError``; its code tells the
+cases apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from bot.errors import StepError
+
+_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthorizationError",
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the digest and the IAM actions the bot needs to read it."""
+
+    title: str
+    actions: tuple[str, ...]
+
+    @property
+    def action_list(self) -> str:
+        return " and ".join(f"`{a}`" for a in self.actions)
+
+
+DAILY = Section("Daily spend", ("ce:GetCostAndUsage",))
+MONTH_TO_DATE = Section("Month to date", ("ce:GetCostAndUsage",))
+FORECAST = Section("Forecast", ("ce:GetCostForecast",))
+ANOMALIES = Section("Anomalies", ("ce:GetAnomalies",))
+# DescribeBudgets is authorised by budgets:ViewBudget; the account id comes from STS.
+BUDGETS = Section("Budgets", ("budgets:ViewBudget", "sts:GetCallerIdentity"))
+
+
+def _client_error(exc: StepError) -> ClientError | None:
+    cause = exc.__cause__
+    return cause if isinstance(cause, ClientError) else None
+
+
+def _code_and_message(exc: StepError) -> tuple[str, str]:
+    error = _client_error(exc)
+    if error is None:
+        return "", ""
+    details = error.response.get("Error", {})
+    return str(details.get("Code", "")), str(details.get("Message", "")).strip()
+
+
+def cost_explorer_disabled(exc: StepError) -> bool:
+    """True when the account has not enabled Cost Explorer (or billing access for IAM)."""
+    code, message = _code_and_message(exc)
+    return code == "DataUnavailableException" or "not enabled for cost explorer" in message.lower()
+
+
+def access_denied(exc: StepError) -> bool:
+    code, message = _code_and_message(exc)
+    return code in _DENIED or "not authorized" in message
+
+
+def not_enabled_line(section: Section) -> str:
+    return (
+        f"{section.title} unavailable: Cost Explorer is not enabled for this account. "
+        "Enable it in the Billing and Cost Management console (Cost Explorer, then "
+        "Launch Cost Explorer); data appears within 24 hours. "
+        f"The bot also needs {section.action_list} in its IAM policy."
+    )
+
+
+def missing_line(section: Section, exc: StepError) -> str:
+    """The line that replaces ``section`` in the digest when reading it raised ``exc``."""
+    code, message = _code_and_message(exc)
+    if section is FORECAST and code == "DataUnavailableException" and "enabled" not in message:
+        return f"{section.title} unavailable: Cost Explorer has too little history to forecast yet."
+    if cost_explorer_disabled(exc):
+        return not_enabled_line(section)
+    if access_denied(exc):
+        return f"{section.title} unavailable: add {section.action_list} to the bot's IAM policy."
+    if code:
+        detail = f"{code}: {message}" if message else code
+        return f"{section.title} unavailable: {detail}"
+    return f"{section.title} unavailable: {exc.user_message}"
