@@ -189,10 +189,7 @@ class _Run:
             if self.results[need].status in (Status.ERROR, Status.TIMEOUT, Status.SKIPPED)
         ]
         if failed:
-            names = ", ".join(f"`{need}`" for need in failed)
-            self._finish(
-                spec.id, _plain(spec, Status.SKIPPED, f"skipped: needs {names}, which failed")
-            )
+            self._finish(spec.id, _plain(spec, Status.SKIPPED, self._skip_reason(failed)))
             return
         stats = CallStats()
         try:
@@ -218,6 +215,18 @@ class _Run:
                 retries=stats.retries,
             ),
         )
+
+    def _skip_reason(self, failed: list[str]) -> str:
+        """``skipped: needs `x`, which failed`` (or ``which was skipped``)."""
+        names = ", ".join(f"`{need}`" for need in failed)
+        skipped = [self.results[need].status is Status.SKIPPED for need in failed]
+        if all(skipped):
+            what = "which was skipped" if len(failed) == 1 else "which were skipped"
+        elif any(skipped):
+            what = "which failed or were skipped"
+        else:
+            what = "which failed"
+        return f"skipped: needs {names}, {what}"
 
     def _blocked(self, spec: StepSpec) -> StepResult | None:
         """An error result when the step's ``needs`` can never be met."""
