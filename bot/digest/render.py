@@ -214,17 +214,19 @@ def _header(text: str) -> dict[str, Any]:
 
 
 def _section(title: str, lines: list[str]) -> dict[str, Any]:
-    """A mrkdwn section block, cut at a whole line to stay within 3000 characters."""
+    """A mrkdwn section of at most 15 lines and 3000 characters, cut at whole lines, with
+    "… and N more" counting every line left out."""
     head = f"*{_escape(title)}*\n" if title else ""
     kept: list[str] = []
     for index, line in enumerate(lines):
-        left = len(lines) - index
+        left = len(lines) - index  # this line and the ones after it
         reserve = len(f"\n… and {left - 1} more") if left > 1 else 0
-        if len(head + "\n".join([*kept, line])) + reserve > MAX_SECTION_CHARS:
-            if kept:
-                kept.append(f"… and {left} more")
-                break
-            line = line[: MAX_SECTION_CHARS - len(head) - reserve - 1] + "…"
+        too_long = len(head + "\n".join([*kept, line])) + reserve > MAX_SECTION_CHARS
+        if kept and (too_long or len(kept) == MAX_LINES - 1 < len(lines) - 1):
+            kept.append(f"… and {left} more")
+            break
+        if too_long:
+            line = line[: MAX_SECTION_CHARS - len(head) - reserve - 2] + "…"
         kept.append(line)
     text = (head + "\n".join(kept))[:MAX_SECTION_CHARS]
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
@@ -233,15 +235,13 @@ def _section(title: str, lines: list[str]) -> dict[str, Any]:
 def _mrkdwn_lines(part: _Part) -> list[str]:
     if part.costs:
         cur = part.currency
-        return _clip(
-            tuple(
-                f"• *{_escape(line.name)}* {money(line.cost, cur)}, "
-                f"{change(line.change, line.previous, cur)}"
-                for line in part.costs
-            )
-        )
+        return [
+            f"• *{_escape(line.name)}* {money(line.cost, cur)}, "
+            f"{change(line.change, line.previous, cur)}"
+            for line in part.costs
+        ]
     marker = ":warning: " if part.warning else "• " if part.title else ""
-    return [f"{marker}{_escape(line)}" for line in _clip(part.lines)]
+    return [f"{marker}{_escape(line)}" for line in part.lines]
 
 
 def digest_blocks(d: Digest) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -193,21 +193,15 @@ async def test_grouping_by_a_cost_allocation_tag_shows_untagged(
     # the days before only had the untagged S3 spend.
     real = load_fixture("aws_responses/ce-get-cost-and-usage-cli-example-2.json")
     groups = real["ResultsByTime"][0]["Groups"]
-    days = []
-    for day in range(25, 39):
-        start = date(2025, 2, 1).toordinal() + day - 1
-        when = date.fromordinal(start)
-        days.append(
-            {
-                "TimePeriod": {
-                    "Start": when.isoformat(),
-                    "End": date.fromordinal(start + 1).isoformat(),
-                },
-                "Total": {},
-                "Groups": groups if when == seed.REPORTED else groups[:1],
-                "Estimated": False,
-            }
-        )
+    days = [
+        {
+            "TimePeriod": {"Start": when.isoformat(), "End": (when + timedelta(1)).isoformat()},
+            "Total": {},
+            "Groups": groups if when == seed.REPORTED else groups[:1],
+            "Estimated": False,
+        }
+        for when in (date(2025, 2, 25) + timedelta(n) for n in range(14))
+    ]
     answer = {"GroupDefinitions": real["GroupDefinitions"], "ResultsByTime": days}
     seed.seed_cost_and_usage(answer, seed.month_to_date())
 
