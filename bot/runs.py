@@ -20,6 +20,7 @@ from bot.alarms.model import Alarm
 from bot.executor import Executor
 from bot.metrics import Metrics
 from bot.playbooks.schema import Playbook
+from bot.render.blocks import full_output
 from bot.results import RunResult, Status, StepResult
 from bot.slack.client import ChannelPacer
 from bot.slack.live import LiveMessage
@@ -149,6 +150,7 @@ class SlackRuns:
             outcome,
             {s.step_id: str(s.status) for s in result.steps},
         )
+        await self._store.save_output(request.run_id, full_output(result))
         self._metrics.runs.labels(request.playbook.name, outcome).inc()
         for step in result.steps:
             self._metrics.step_seconds.labels(step.uses, str(step.status)).observe(step.duration_s)

@@ -1,12 +1,45 @@
-"""``triagebot serve``: the long-running bot."""
+"""``triagebot serve``: the long-running bot, until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
+import signal
 
+from aiohttp import web
+
+from bot.app import build_app
 from bot.config import Settings
+from bot.logs import configure_json_logging
+
+log = logging.getLogger(__name__)
 
 
 async def serve(args: argparse.Namespace, settings: Settings) -> int:
-    print("serve arrives with the Slack app work (issue 3).")
-    return 1
+    configure_json_logging(os.environ.get("TRIAGEBOT_LOG_LEVEL", "INFO"))
+    app_token = settings.secrets.slack_app_token
+    app = build_app(settings, socket_mode=app_token is not None)
+    runner = web.AppRunner(app.web, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    await site.start()
+    log.info("listening on %s:%d", settings.server.host, settings.server.port)
+    socket_handler = None
+    if app_token is not None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        socket_handler = AsyncSocketModeHandler(app.bolt, app_token.get_secret_value())
+        await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("connected to Slack in Socket Mode")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: finishing runs in flight")
+    if socket_handler is not None:
+        await socket_handler.close_async()  # type: ignore[no-untyped-call]
+    await runner.cleanup()
+    return 0

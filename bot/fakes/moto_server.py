@@ -6,6 +6,7 @@ it. moto is an optional dependency (``pip install 'triagebot[demo]'``).
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import sys
@@ -39,6 +40,8 @@ class LocalAws:
         self.port = free_port()
         if self._in_process:
             from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
             self._thread_server = ThreadedMotoServer(
                 ip_address="127.0.0.1", port=self.port, verbose=False

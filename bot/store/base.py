@@ -118,6 +118,11 @@ class Store(Protocol):
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
+    async def save_output(self, run_id: str, output: str) -> None:
+        """Keep a finished run's full text output (for the *Details* button)."""
+
+    async def run_output(self, run_id: str) -> str | None: ...
+
     async def recent_runs(self, channel: str, limit: int) -> list[RunRecord]:
         """The channel's last ``limit`` runs, newest first."""
 

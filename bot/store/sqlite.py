@@ -184,6 +184,19 @@ class SqliteStore:
         )
         return [_run_from_row(row) for row in rows]
 
+    async def save_output(self, run_id: str, output: str) -> None:
+        await self._run(
+            _change,
+            "INSERT OR REPLACE INTO run_outputs (run_id, output) VALUES (?, ?)",
+            (run_id, output),
+        )
+
+    async def run_output(self, run_id: str) -> str | None:
+        rows = await self._run(
+            _select, "SELECT output FROM run_outputs WHERE run_id = ?", (run_id,)
+        )
+        return str(rows[0]["output"]) if rows else None
+
     # inbox
 
     async def inbox_add(

@@ -24,6 +24,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             thread_ts TEXT NOT NULL DEFAULT ''
         )""",
         "CREATE INDEX runs_by_channel ON runs (channel, started_at)",
+        """CREATE TABLE run_outputs (
+            run_id TEXT PRIMARY KEY,
+            output TEXT NOT NULL
+        )""",
         """CREATE TABLE inbox (
             message_id TEXT PRIMARY KEY,
             source TEXT NOT NULL,

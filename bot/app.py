@@ -1,0 +1,140 @@
+"""The composition root: ``build_app(settings)`` wires every part explicitly, once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alarms.lookup import lookup_alarm
+from bot.alarms.model import Alarm
+from bot.aws import AwsClients, SessionFactory
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.executor import Executor
+from bot.metrics import Metrics
+from bot.playbooks.catalog import Catalog, load_catalog
+from bot.runs import SlackRuns, TaskTracker
+from bot.server import build_web_app
+from bot.slack.access import AccessPolicy
+from bot.slack.bolt_app import build_bolt_app
+from bot.slack.client import ChannelPacer, make_web_client
+from bot.slack.deps import SlackDeps
+from bot.steps import default_registry
+from bot.store import Store, open_store
+
+log = logging.getLogger(__name__)
+DRAIN_SECONDS = 25.0
+
+
+@dataclass
+class TriageApp:
+    """Everything ``serve`` runs, built but not yet started."""
+
+    settings: Settings
+    catalog: Catalog
+    aws: AwsClients
+    store: Store
+    metrics: Metrics
+    client: AsyncWebClient
+    tasks: TaskTracker
+    deps: SlackDeps
+    bolt: AsyncApp
+    web: web.Application
+
+    async def start(self) -> None:
+        await self.store.start()
+
+    async def stop(self) -> None:
+        remaining = await self.tasks.drain(DRAIN_SECONDS)
+        if remaining:
+            log.warning(
+                "stopping with %d tasks still running; alarms resume from the inbox", remaining
+            )
+        await self.store.close()
+        self.aws.close()
+
+    async def health(self) -> dict[str, Any]:
+        store_ok = await self.store.healthy()
+        return {
+            "status": "ok" if store_ok and self.tasks.accepting else "degraded",
+            "store": "ok" if store_ok else "unavailable",
+            "accepting": self.tasks.accepting,
+            "runs_in_flight": self.tasks.in_flight,
+            "playbooks": len(self.catalog),
+        }
+
+
+def build_app(
+    settings: Settings,
+    *,
+    session_factory: SessionFactory | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    socket_mode: bool = False,
+) -> TriageApp:
+    """Wire the bot. Raises PlaybookInvalid for a broken playbook and ConfigError for missing
+    secrets — before anything listens."""
+    secret = settings.secrets.slack_signing_secret
+    if settings.secrets.slack_bot_token is None or (secret is None and not socket_mode):
+        raise ConfigError(
+            "serve needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in the environment "
+            "(SLACK_APP_TOKEN too for Socket Mode)."
+        )
+    registry = default_registry()
+    catalog = load_catalog(settings.playbook_dirs(), registry)
+    aws = AwsClients(
+        settings.aws, endpoint_url=settings.aws_endpoint_url, session_factory=session_factory
+    )
+    store = open_store(settings)
+    metrics = Metrics()
+    client = make_web_client(settings)
+    tasks = TaskTracker()
+    executor = Executor(registry, aws, clock=clock)
+    runs = SlackRuns(executor, store, client, ChannelPacer(), metrics, clock=clock)
+
+    async def find_alarm(name: str) -> Alarm | None:
+        return await lookup_alarm(aws, name)
+
+    deps = SlackDeps(
+        settings=settings,
+        catalog=catalog,
+        access=AccessPolicy(settings.access, client),
+        runs=runs,
+        tasks=tasks,
+        store=store,
+        client=client,
+        metrics=metrics,
+        lookup_alarm=find_alarm,
+        post_digest=None,
+        clock=clock,
+    )
+    bolt = build_bolt_app(deps, signing_secret=secret.get_secret_value() if secret else "")
+    app = TriageApp(
+        settings=settings,
+        catalog=catalog,
+        aws=aws,
+        store=store,
+        metrics=metrics,
+        client=client,
+        tasks=tasks,
+        deps=deps,
+        bolt=bolt,
+        web=web.Application(),
+    )
+    app.web = build_web_app(bolt=None if socket_mode else bolt, metrics=metrics, health=app.health)
+
+    async def on_startup(_: web.Application) -> None:
+        await app.start()
+
+    async def on_shutdown(_: web.Application) -> None:
+        await app.stop()
+
+    app.web.on_startup.append(on_startup)
+    app.web.on_shutdown.append(on_shutdown)
+    return app

@@ -1,0 +1,127 @@
+"""A realistic incident in a local AWS (moto): an ALB whose targets are failing, the 5xx alarm
+that fired, and the metric that made it fire. Used by ``triagebot demo``, the end-to-end
+tests and the benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+ALARM_NAME = "prod-web-5xx"
+LB_NAME = "prod-web"
+TG_NAME = "prod-web-tg"
+
+
+@dataclass(frozen=True)
+class SeededIncident:
+    region: str
+    account: str
+    load_balancer: str  # name
+    load_balancer_arn: str
+    load_balancer_dimension: str  # app/NAME/ID, as alarms carry it
+    target_group_arn: str
+    instances: tuple[str, ...]  # the first is stopped
+    alarm_name: str
+    alarm_arn: str
+
+
+def seed_incident(endpoint_url: str | None, region: str = "us-east-1") -> SeededIncident:
+    """Create the incident's resources; returns their names and ids."""
+
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+
+    ec2, elbv2, cloudwatch = client("ec2"), client("elbv2"), client("cloudwatch")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{zone}"
+        )["Subnet"]["SubnetId"]
+        for i, zone in ((1, "a"), (2, "b"))
+    ]
+    group = ec2.create_security_group(GroupName="prod-web", Description="prod web", VpcId=vpc)[
+        "GroupId"
+    ]
+    image = "ami-12c6146b"  # any id will do for moto
+    instances = [
+        ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.small",
+            SubnetId=subnets[i % 2],
+            SecurityGroupIds=[group],
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": "Name", "Value": f"prod-web-{i + 1}"}],
+                }
+            ],
+        )["Instances"][0]["InstanceId"]
+        for i in range(3)
+    ]
+    lb = elbv2.create_load_balancer(Name=LB_NAME, Subnets=subnets, SecurityGroups=[group])[
+        "LoadBalancers"
+    ][0]
+    lb_arn = lb["LoadBalancerArn"]
+    tg_arn = elbv2.create_target_group(
+        Name=TG_NAME, Protocol="HTTP", Port=8080, VpcId=vpc, HealthCheckPath="/healthz"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(
+        TargetGroupArn=tg_arn, Targets=[{"Id": i, "Port": 8080} for i in instances]
+    )
+    ec2.stop_instances(InstanceIds=[instances[0]])
+    elbv2.create_listener(
+        LoadBalancerArn=lb_arn,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+    )
+    dimension = lb_arn.split(":loadbalancer/", 1)[1]
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    cloudwatch.put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {
+                "MetricName": "HTTPCode_Target_5XX_Count",
+                "Dimensions": [{"Name": "LoadBalancer", "Value": dimension}],
+                "Timestamp": now - timedelta(minutes=minutes),
+                "Value": float(value),
+                "Unit": "Count",
+            }
+            for minutes, value in ((30, 0), (25, 1), (20, 0), (15, 4), (10, 38), (5, 112), (1, 164))
+        ],
+    )
+    cloudwatch.put_metric_alarm(
+        AlarmName=ALARM_NAME,
+        AlarmDescription="Target 5xx errors on the production web load balancer",
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Dimensions=[{"Name": "LoadBalancer", "Value": dimension}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=50.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(
+        AlarmName=ALARM_NAME,
+        StateValue="ALARM",
+        StateReason="Threshold Crossed: 1 datapoint [164.0] was greater than the threshold (50.0).",
+    )
+    alarm_arn = cloudwatch.describe_alarms(AlarmNames=[ALARM_NAME])["MetricAlarms"][0]["AlarmArn"]
+    account = client("sts").get_caller_identity()["Account"]
+    return SeededIncident(
+        region=region,
+        account=account,
+        load_balancer=LB_NAME,
+        load_balancer_arn=lb_arn,
+        load_balancer_dimension=dimension,
+        target_group_arn=tg_arn,
+        instances=tuple(instances),
+        alarm_name=ALARM_NAME,
+        alarm_arn=alarm_arn,
+    )
