@@ -64,8 +64,7 @@ async def target_health(ctx: StepContext, params: TargetHealthParams) -> StepOut
         lb_name, groups = await _groups_of_load_balancer(ctx, load_balancer)
         scope = f"load balancer `{lb_name}`"
     else:
-        assert target_group is not None
-        groups = await _target_group(ctx, target_group)
+        groups = await _target_group(ctx, target_group or "")
         scope = f"target group `{groups[0]['TargetGroupName']}`"
     if not groups:
         return StepOutput(

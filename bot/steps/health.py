@@ -110,16 +110,23 @@ async def health_events(ctx: StepContext, params: HealthEventsParams) -> StepOut
         )
 
     relevant = sorted(events, key=lambda e: _relevance(e, region))[: params.max_details]
-    descriptions = await _descriptions(ctx, target, [e["arn"] for e in relevant])
+    missing: tuple[Finding, ...] = ()
+    try:
+        descriptions = await _descriptions(ctx, target, [e["arn"] for e in relevant])
+    except StepError as exc:  # the events alone still answer the question
+        descriptions, missing = {}, (Finding(f"No event descriptions: {exc.user_message}"),)
     rows = [_row(e, descriptions.get(e["arn"], "")) for e in events]
     open_issues = [e for e in events if _is_open_issue(e)]
     upcoming = sum(1 for e in events if e.get("statusCode") == "upcoming")
-    findings = tuple(
-        Finding(
-            _sentence(e, descriptions.get(e["arn"], "")),
-            Severity.WARNING if _is_open_issue(e) else Severity.INFO,
+    findings = (
+        tuple(
+            Finding(
+                _sentence(e, descriptions.get(e["arn"], "")),
+                Severity.WARNING if _is_open_issue(e) else Severity.INFO,
+            )
+            for e in relevant
         )
-        for e in relevant
+        + missing
     )
     return StepOutput(
         summary=_summary(events, open_issues, upcoming, where),

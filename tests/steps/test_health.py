@@ -176,3 +176,24 @@ def test_declares_its_permissions_and_example() -> None:
     assert (health_events,) == STEPS
     assert health_events.permissions == ("health:DescribeEvents", "health:DescribeEventDetails")
     assert "uses: health.events" in health_events.example
+
+
+async def test_events_are_shown_even_when_descriptions_are_denied(session: boto3.Session) -> None:
+    fake_operation(session, "health", "DescribeEvents", {"events": [OPEN_EC2_ISSUE]})
+    fake_operation(
+        session,
+        "health",
+        "DescribeEventDetails",
+        AwsFault(
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/triage/bot is not authorized to "
+            "perform: health:DescribeEventDetails",
+        ),
+    )
+
+    out = await _run(session)
+
+    assert out.status is Status.WARN
+    assert out.data["count"] == 1
+    assert out.findings[0].text.startswith("EC2 AWS_EC2_OPERATIONAL_ISSUE (open since")
+    assert "health:DescribeEventDetails" in out.findings[-1].text
