@@ -144,7 +144,7 @@ class _Builder:
             if not isinstance(key_node, ScalarNode):
                 self.issues.append(Issue(key_mark, "a key must be a plain word, not a list or map"))
                 continue
-            key = self._scalar(key_node)
+            key = key_node.value  # keys are text: YAML 1.1 would read `on:` or `no:` as booleans
             if key in seen:
                 self.issues.append(
                     Issue(key_mark, f"duplicate key `{key}` (first given on line {seen[key].line})")

@@ -92,6 +92,8 @@ def resolve_params(
             raise ParamError(_unknown(playbook, key))
     resolved: dict[str, Any] = {}
     for name, spec in playbook.params.items():
+        if name in raw and not raw[name].strip() and spec.required:
+            raise ParamError(_required(playbook, name, spec))
         if name in raw:
             resolved[name] = convert(playbook, name, spec, raw[name])
         elif spec.default is not None:

@@ -184,3 +184,9 @@ def test_list_choices_apply_to_each_item() -> None:
     assert resolve_params(book, {"zones": "a,b"}, context())["zones"] == ["a", "b"]
     with pytest.raises(ParamError, match="`zones` cannot be `c`"):
         resolve_params(book, {"zones": "a,c"}, context())
+
+
+def test_a_required_param_given_empty_is_still_missing() -> None:
+    book = playbook(function={"required": True})
+    with pytest.raises(ParamError, match=r"^`function` is required"):
+        resolve_params(book, {"function": " "}, context())
