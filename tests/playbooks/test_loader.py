@@ -281,7 +281,9 @@ def test_shipped_step_loads_with_the_default_registry(tmp_path: Path) -> None:
 
 def test_keys_are_text_even_when_yaml_would_read_a_boolean(tmp_path: Path) -> None:
     path = tmp_path / "on.yaml"
-    path.write_text("name: flags\nsteps:\n  - {id: a, uses: test.probe, with: {target: x, on: 1}}\n")
+    path.write_text(
+        "name: flags\nsteps:\n  - {id: a, uses: test.probe, with: {target: x, on: 1}}\n"
+    )
     _, problems = check_playbook(path, fake_registry())
     assert [p.message for p in problems] == [
         "unknown parameter `on` for `test.probe` in step `a`; it takes `target`, `count`, "
