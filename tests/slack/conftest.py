@@ -1,0 +1,3 @@
+from tests.slack.harness import harness
+
+__all__ = ["harness"]
