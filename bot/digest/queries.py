@@ -11,15 +11,14 @@ cannot be read becomes a line in ``Digest.missing`` instead of an error.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from collections.abc import Awaitable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from collections.abc import Awaitable, Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from bot.aws import AwsClients, CallStats, Target
+from bot.aws import AwsClients, CallStats
 from bot.config import DigestSettings
+from bot.digest.alerts import BILLING, MAX_PAGES, budgets_near_limit, open_anomalies
 from bot.digest.failures import (
     ANOMALIES,
     BUDGETS,
@@ -31,45 +30,16 @@ from bot.digest.failures import (
     missing_line,
     not_enabled_line,
 )
-from bot.digest.model import (
-    Anomaly,
-    BudgetStatus,
-    CostLine,
-    DayCosts,
-    Digest,
-    Forecast,
-    RootCause,
-    ServiceCost,
-    TagCost,
-)
-from bot.digest.periods import AVERAGE_DAYS, WINDOW_DAYS, DigestPeriods, iso
+from bot.digest.model import Digest
+from bot.digest.periods import DigestPeriods, iso
+from bot.digest.summary import DailyCosts, MonthToDate, Readings, summarise
 from bot.errors import StepError
 
-# Cost Explorer and AWS Budgets answer only at their us-east-1 endpoint.
-BILLING = Target(region="us-east-1")
 METRIC = "UnblendedCost"
-TOP_SERVICES = 10
-BUDGET_ALERT_PERCENT = 80
-MAX_PAGES = 5  # per query; a runaway pagination would cost money
 UNTAGGED = "untagged"
 _ZERO = Decimal(0)
-_DISMISSED = {"NO", "PLANNED_ACTIVITY"}  # anomaly feedback that closes it
 
 T = TypeVar("T")
-C = TypeVar("C", bound=CostLine)
-
-
-@dataclass
-class _Daily:
-    """What the 14-day query holds: cost per day per service (and per tag value)."""
-
-    services: dict[date, dict[str, Decimal]] = field(default_factory=lambda: defaultdict(dict))
-    tags: dict[date, dict[str, Decimal]] = field(default_factory=lambda: defaultdict(dict))
-    currency: str = ""
-    estimated: set[date] = field(default_factory=set)
-
-    def day_total(self, day: date) -> Decimal:
-        return sum(self.services.get(day, {}).values(), _ZERO)
 
 
 async def build_digest(
@@ -82,43 +52,43 @@ async def build_digest(
     missing: list[str] = []
 
     daily = await _attempt(_daily_costs(aws, stats, periods, tag_key))
-    if isinstance(daily, StepError):
+    if isinstance(daily, StepError) and cost_explorer_disabled(daily):
+        # Everything else from Cost Explorer would fail the same way: don't pay to find out.
         missing.append(missing_line(DAILY, daily))
-        if cost_explorer_disabled(daily):
-            missing += [not_enabled_line(s) for s in (MONTH_TO_DATE, FORECAST, ANOMALIES)]
-            budgets = await _attempt(_budgets(aws))
-            _note(budgets, BUDGETS, missing)
-            return _assemble(
-                periods, None, None, None, (), _ok(budgets, ()), missing, stats, tag_key
-            )
+        missing += [not_enabled_line(s) for s in (MONTH_TO_DATE, FORECAST, ANOMALIES)]
+        budgets = await _attempt(budgets_near_limit(aws))
+        _note(budgets, BUDGETS, missing)
+        read = Readings(budgets=_ok(budgets, ()), missing=tuple(missing), tag_key=tag_key)
+        return summarise(periods, read)
 
     forecast_call: Awaitable[tuple[Decimal, str] | None] = (
         _forecast(aws, stats, periods) if periods.forecast_needed else _none()
     )
-    mtd, forecast, anomalies, budgets = await asyncio.gather(
+    month, forecast, anomalies, budgets = await asyncio.gather(
         _attempt(_month_to_date(aws, stats, periods)),
         _attempt(forecast_call),
-        _attempt(_anomalies(aws, stats, periods)),
-        _attempt(_budgets(aws)),
+        _attempt(open_anomalies(aws, stats, periods)),
+        _attempt(budgets_near_limit(aws)),
     )
     for result, section in (
-        (mtd, MONTH_TO_DATE),
+        (daily, DAILY),
+        (month, MONTH_TO_DATE),
         (forecast, FORECAST),
         (anomalies, ANOMALIES),
         (budgets, BUDGETS),
     ):
         _note(result, section, missing)
-    return _assemble(
-        periods,
-        _ok(daily, None),
-        _ok(mtd, None),
-        _ok(forecast, None),
-        _ok(anomalies, ()),
-        _ok(budgets, ()),
-        missing,
-        stats,
-        tag_key,
+    read = Readings(
+        daily=_ok(daily, None),
+        month=_ok(month, None),
+        forecast=_ok(forecast, None),
+        anomalies=_ok(anomalies, ()),
+        budgets=_ok(budgets, ()),
+        missing=tuple(missing),
+        ce_requests=stats.attempts,
+        tag_key=tag_key,
     )
+    return summarise(periods, read)
 
 
 async def _attempt(call: Awaitable[T]) -> T | StepError:
@@ -171,7 +141,7 @@ async def _cost_and_usage(
 
 async def _daily_costs(
     aws: AwsClients, stats: CallStats, periods: DigestPeriods, tag_key: str
-) -> _Daily:
+) -> DailyCosts:
     group_by = [{"Type": "DIMENSION", "Key": "SERVICE"}]
     if tag_key:
         group_by.append({"Type": "TAG", "Key": tag_key})
@@ -183,28 +153,22 @@ async def _daily_costs(
         Metrics=[METRIC],
         GroupBy=group_by,
     )
-    daily = _Daily()
+    daily = DailyCosts()
     for page in pages:
         for period in page.get("ResultsByTime", []):
             day = date.fromisoformat(period["TimePeriod"]["Start"][:10])
             if period.get("Estimated"):
                 daily.estimated.add(day)
-            services, tags = daily.services[day], daily.tags[day]
             for group in period.get("Groups", []):
                 amount, unit = _amount(group.get("Metrics", {}))
                 daily.currency = daily.currency or unit
                 keys = group.get("Keys", [])
-                service = keys[0] if keys else "Unknown"
-                services[service] = services.get(service, _ZERO) + amount
-                if tag_key and len(keys) > 1:
-                    tag = _tag_value(keys[1])
-                    tags[tag] = tags.get(tag, _ZERO) + amount
+                tag = _tag_value(keys[1]) if tag_key and len(keys) > 1 else None
+                daily.add(day, keys[0] if keys else "Unknown", tag, amount)
     return daily
 
 
-async def _month_to_date(
-    aws: AwsClients, stats: CallStats, periods: DigestPeriods
-) -> tuple[Decimal, Decimal, str]:
+async def _month_to_date(aws: AwsClients, stats: CallStats, periods: DigestPeriods) -> MonthToDate:
     """Month to date and the same days of last month, from one ungrouped daily query."""
     pages = await _cost_and_usage(
         aws,
@@ -226,7 +190,7 @@ async def _month_to_date(
                     this_month += amount
                 elif periods.last_month_start <= day < periods.last_month_same_days_end:
                     last_month += amount
-    return this_month, last_month, currency
+    return MonthToDate(this_month, last_month, currency)
 
 
 async def _forecast(
@@ -244,159 +208,3 @@ async def _forecast(
     )
     total = response.get("Total") or {}
     return Decimal(str(total.get("Amount") or "0")), str(total.get("Unit") or "")
-
-
-async def _anomalies(
-    aws: AwsClients, stats: CallStats, periods: DigestPeriods
-) -> tuple[Anomaly, ...]:
-    """Anomalies of the last 7 days that cost something and nobody has dismissed."""
-    pages = await aws.paginate(
-        "ce",
-        "get_anomalies",
-        BILLING,
-        stats,
-        max_pages=MAX_PAGES,
-        DateInterval={
-            "StartDate": iso(periods.sent_on - timedelta(days=AVERAGE_DAYS)),
-            "EndDate": iso(periods.report_date),
-        },
-        TotalImpact={"NumericOperator": "GREATER_THAN", "StartValue": 0.0},
-    )
-    found = [
-        _anomaly(item)
-        for page in pages
-        for item in page.get("Anomalies", [])
-        if item.get("Feedback") not in _DISMISSED
-    ]
-    return tuple(sorted(found, key=lambda a: -a.total_impact))
-
-
-def _anomaly(item: Mapping[str, Any]) -> Anomaly:
-    impact = item.get("Impact", {})
-    causes = tuple(
-        RootCause(
-            service=cause.get("Service", ""),
-            region=cause.get("Region", ""),
-            account=cause.get("LinkedAccountName") or cause.get("LinkedAccount", ""),
-            usage_type=cause.get("UsageType", ""),
-            contribution=cause.get("Impact", {}).get("Contribution"),
-        )
-        for cause in item.get("RootCauses", [])
-    )
-    return Anomaly(
-        anomaly_id=item["AnomalyId"],
-        start=item.get("AnomalyStartDate", ""),
-        end=item.get("AnomalyEndDate", ""),
-        dimension=item.get("DimensionValue", ""),
-        total_impact=float(impact.get("TotalImpact", impact.get("MaxImpact", 0.0))),
-        impact_percent=impact.get("TotalImpactPercentage"),
-        root_causes=causes,
-    )
-
-
-async def _budgets(aws: AwsClients) -> tuple[BudgetStatus, ...]:
-    """Cost budgets whose actual spend has reached 80 % of their limit, fullest first."""
-    identity = await aws.call("sts", "get_caller_identity", BILLING)
-    pages = await aws.paginate(
-        "budgets", "describe_budgets", BILLING, max_pages=MAX_PAGES, AccountId=identity["Account"]
-    )
-    statuses = [
-        status
-        for page in pages
-        for budget in page.get("Budgets", [])
-        if (status := _budget(budget)) is not None and status.percent >= BUDGET_ALERT_PERCENT
-    ]
-    return tuple(sorted(statuses, key=lambda s: -s.percent))
-
-
-def _budget(budget: Mapping[str, Any]) -> BudgetStatus | None:
-    limit = budget.get("BudgetLimit")
-    if budget.get("BudgetType") != "COST" or not limit:
-        return None
-    spend = budget.get("CalculatedSpend", {})
-    actual = spend.get("ActualSpend", {})
-    forecasted = spend.get("ForecastedSpend")
-    return BudgetStatus(
-        name=budget["BudgetName"],
-        limit=Decimal(str(limit["Amount"])),
-        actual=Decimal(str(actual.get("Amount", "0"))),
-        forecasted=Decimal(str(forecasted["Amount"])) if forecasted else None,
-        unit=str(limit.get("Unit", "")),
-        time_unit=str(budget.get("TimeUnit", "")),
-    )
-
-
-def _lines(
-    cls: type[C], today: Mapping[str, Decimal], before: Mapping[str, Decimal]
-) -> Iterable[C]:
-    for name in today.keys() | before.keys():
-        cost, previous = today.get(name, _ZERO), before.get(name, _ZERO)
-        if cost or previous:
-            yield cls(name, cost, previous, cost - previous)
-
-
-def _top_movers(
-    today: Mapping[str, Decimal], before: Mapping[str, Decimal]
-) -> tuple[ServiceCost, ...]:
-    """The services that cost the most on either day, biggest day-over-day change first."""
-    lines = list(_lines(ServiceCost, today, before))
-    top = sorted(lines, key=lambda s: (-max(s.cost, s.previous), s.name))[:TOP_SERVICES]
-    return tuple(sorted(top, key=lambda s: (-abs(s.change), -s.cost, s.name)))
-
-
-def _assemble(
-    periods: DigestPeriods,
-    daily: _Daily | None,
-    mtd: tuple[Decimal, Decimal, str] | None,
-    forecast: tuple[Decimal, str] | None,
-    anomalies: tuple[Anomaly, ...],
-    budgets: tuple[BudgetStatus, ...],
-    missing: list[str],
-    stats: CallStats,
-    tag_key: str,
-) -> Digest:
-    day = periods.report_date
-    before = day - timedelta(days=1)
-    currency = (daily and daily.currency) or (mtd and mtd[2]) or (forecast and forecast[1]) or ""
-    total = previous = avg = None
-    services: tuple[ServiceCost, ...] = ()
-    tags: tuple[TagCost, ...] = ()
-    series: tuple[DayCosts, ...] = ()
-    if daily is not None:
-        total, previous = daily.day_total(day), daily.day_total(before)
-        week = [daily.day_total(before - timedelta(days=n)) for n in range(AVERAGE_DAYS)]
-        avg = sum(week, _ZERO) / AVERAGE_DAYS
-        services = _top_movers(daily.services.get(day, {}), daily.services.get(before, {}))
-        if tag_key:
-            lines = _lines(TagCost, daily.tags.get(day, {}), daily.tags.get(before, {}))
-            tags = tuple(sorted(lines, key=lambda t: (-t.cost, t.name)))
-        days = (periods.window_start + timedelta(days=n) for n in range(WINDOW_DAYS))
-        series = tuple(DayCosts(d, tuple(sorted(daily.services.get(d, {}).items()))) for d in days)
-    projected = None
-    if forecast is not None:
-        remaining = forecast[0]
-        projected = Forecast(
-            month_total=(mtd[0] + remaining) if mtd else None,
-            remaining=remaining,
-            start=periods.sent_on,
-            end=periods.month_end,
-        )
-    return Digest(
-        report_date=day,
-        currency=currency or "USD",
-        total=total,
-        previous_total=previous,
-        avg_7d=avg,
-        services=services,
-        mtd=mtd[0] if mtd else None,
-        mtd_last_month=mtd[1] if mtd else None,
-        forecast=projected,
-        anomalies=anomalies,
-        budgets=budgets,
-        tag_groups=tags,
-        daily_series=series,
-        missing=tuple(missing),
-        ce_requests=stats.attempts,
-        tag_key=tag_key,
-        estimated=daily is not None and day in daily.estimated,
-    )

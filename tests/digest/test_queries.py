@@ -315,3 +315,28 @@ async def test_currency_comes_from_the_response(
 
     assert digest.currency == "EUR"
     assert "Yesterday: 297.25 EUR" in digest_text(digest)
+
+
+async def test_denied_cost_and_usage_still_asks_for_forecast_and_anomalies(
+    aws: AwsClients,
+    session: boto3.Session,
+    forecast_calls: list[Any],
+    anomaly_calls: list[Any],
+) -> None:
+    denied = AwsFault(
+        "AccessDeniedException",
+        "User: arn:aws:sts::123456789012:assumed-role/triagebot/x is not authorized to "
+        "perform: ce:GetCostAndUsage",
+    )
+    fake_operation(session, "ce", "GetCostAndUsage", denied)
+
+    digest = await build_digest(aws, None, seed.SENT_ON)
+
+    assert digest.missing == (
+        "Daily spend unavailable: add `ce:GetCostAndUsage` to the bot's IAM policy.",
+        "Month to date unavailable: add `ce:GetCostAndUsage` to the bot's IAM policy.",
+    )
+    assert len(forecast_calls) == 1 and len(anomaly_calls) == 1
+    assert digest.forecast is not None and digest.forecast.month_total is None
+    assert digest.ce_requests == 2
+    assert "Forecast: $5,600.12 forecast for the remaining 21 days" in digest_text(digest)
