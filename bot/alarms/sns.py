@@ -211,7 +211,10 @@ class CertificateStore:
             raise SignatureInvalid("SigningCertURL names an odd file")
         local = self._dir / name if self._dir is not None else None
         if local is not None and local.is_file():
-            pem = local.read_bytes()
+            try:
+                pem = local.read_bytes()
+            except OSError as exc:
+                raise CertificateUnavailable(f"cannot read {local}: {exc.strerror}") from exc
         else:
             try:
                 pem = await self._fetch(url)

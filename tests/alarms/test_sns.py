@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -26,13 +27,16 @@ from bot.alarms.sns import (
     SnsEnvelope,
     check_cert_url,
     check_subscribe_url,
+    fetch_https,
     string_to_sign,
     verify,
 )
 from bot.errors import SignatureInvalid
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-EXPECTED = json.loads((FIXTURES / "sns/signed/EXPECTED.json").read_text())["cases"]
+EXPECTED: list[dict[str, Any]] = json.loads((FIXTURES / "sns/signed/EXPECTED.json").read_text())[
+    "cases"
+]
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test0123456789.pem"
 TOPIC = "arn:aws:sns:eu-west-1:111122223333:alarms"
 
@@ -64,6 +68,11 @@ def load_case(case: dict[str, Any], cert_dir: Path) -> dict[str, Any]:
 
 def case_id(case: dict[str, Any]) -> str:
     return Path(case["message"]).stem
+
+
+def case_named(stem: str) -> dict[str, Any]:
+    (case,) = [c for c in EXPECTED if case_id(c) == stem]
+    return case
 
 
 async def judge(message: dict[str, Any], store: CertificateStore) -> bool:
@@ -99,8 +108,8 @@ async def test_one_changed_character_of_message_fails(case: dict[str, Any], tmp_
 
 
 async def test_verified_message_comes_back_parsed_with_either_key_casing(tmp_path: Path) -> None:
-    http = load_case(EXPECTED[4], tmp_path)  # aws-sdk-ruby-notification-sigv1
-    lam = load_case(EXPECTED[3], tmp_path)  # the same message, Lambda key casing
+    http = load_case(case_named("aws-sdk-ruby-notification-sigv1"), tmp_path)
+    lam = load_case(case_named("aws-sdk-ruby-notification-sigv1-lambda-casing"), tmp_path)
     store = CertificateStore(tmp_path, never_fetch)
     for message in (http, lam):
         envelope = await verify(message, store)
@@ -499,3 +508,40 @@ def test_envelope_model_ignores_new_fields_and_knows_both_casings() -> None:
     assert http == lam
     assert http.signing_cert_url == CERT_URL
     assert http.unsubscribe_url == "https://u"
+
+
+# --- the default fetch, against a loopback server ------------------------------------------
+
+
+async def test_default_fetch_gets_the_certificate(aiohttp_server: Any, signer: Signer) -> None:
+    server = await aiohttp_server(pem_app(signer.pem))
+    assert await fetch_https(str(server.make_url("/cert.pem"))) == signer.pem
+
+
+async def test_default_fetch_refuses_errors_redirects_and_huge_bodies(
+    aiohttp_server: Any, signer: Signer
+) -> None:
+    server = await aiohttp_server(pem_app(signer.pem))
+    with pytest.raises(CertificateUnavailable, match="HTTP 404"):
+        await fetch_https(str(server.make_url("/missing.pem")))
+    with pytest.raises(CertificateUnavailable, match="HTTP 302"):
+        await fetch_https(str(server.make_url("/redirect.pem")))
+    with pytest.raises(SignatureInvalid, match="too large"):
+        await fetch_https(str(server.make_url("/huge.pem")))
+
+
+def pem_app(pem: bytes) -> web.Application:
+    async def cert(request: web.Request) -> web.Response:
+        return web.Response(body=pem)
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound("https://evil.example/cert.pem")
+
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(body=b"A" * (200 * 1024))
+
+    app = web.Application()
+    app.router.add_get("/cert.pem", cert)
+    app.router.add_get("/redirect.pem", redirect)
+    app.router.add_get("/huge.pem", huge)
+    return app
