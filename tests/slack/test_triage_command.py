@@ -16,7 +16,6 @@ from tests.slack.harness import (
 )
 
 
-
 def _text_of(message_blocks: list[dict]) -> str:  # type: ignore[type-arg]
     return json.dumps(message_blocks, ensure_ascii=False)
 
