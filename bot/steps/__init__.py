@@ -7,10 +7,38 @@ from bot.steps.registry import Registry
 
 def default_registry() -> Registry:
     """A registry holding every shipped step type."""
-    from bot.steps import cloudtrail, cloudwatch, elbv2, health, logs, sts
+    from bot.steps import (
+        autoscaling,
+        cloudformation,
+        cloudtrail,
+        cloudwatch,
+        ec2,
+        elbv2,
+        health,
+        iam,
+        lambda_,
+        logs,
+        quotas,
+        rds,
+        sts,
+    )
 
     registry = Registry()
-    for module in (sts, health, cloudtrail, elbv2, cloudwatch, logs):
+    for module in (
+        sts,
+        health,
+        cloudtrail,
+        elbv2,
+        cloudwatch,
+        logs,
+        autoscaling,
+        ec2,
+        lambda_,
+        rds,
+        cloudformation,
+        iam,
+        quotas,
+    ):
         for step in module.STEPS:
             registry.add(step)
     return registry
