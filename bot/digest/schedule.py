@@ -1,0 +1,187 @@
+"""When the daily digest is due: pure decisions from the cron, the zone, the clock and the store.
+
+The digest for local date D (the morning it goes out; it reports D - 1) is scheduled at the
+cron's first fire time on D in the configured zone, as APScheduler computes it, so daylight
+saving is handled by APScheduler's rules: on a spring-forward day a time that does not exist
+(02:30 in Europe/Berlin on 2026-03-29) fires at the same instant one hour later on the wall
+clock (03:30 CEST); on a fall-back day a time that exists twice fires at its first occurrence.
+
+It is due while ``fire ≤ now ≤ fire + GRACE`` and D was not posted yet. A server that was down
+at the scheduled time and starts within the grace window posts it once; one that starts later
+posts nothing for D (a stale digest is noise). The store, never APScheduler's memory, says what
+was posted: ``LAST_POSTED`` holds the last posted D.
+
+Attempts. Each attempt at D's digest is claimed with ``Store.claim_once`` under its own key
+(``digest:D`` for the first, ``digest:D#2`` … for retries), so exactly one process makes each
+attempt. Only the winner of an attempt writes D's ``Attempts`` record: at once (``started``, so
+that a process that dies mid-post is taken over after ``POST_DEADLINE``) and again if it fails
+(``failed``, so the next attempt may start after ``RETRY_AFTER``). Claims are never released;
+"releasing" a failed attempt means pointing the record at the next attempt's fresh key.
+
+Arithmetic and comparisons are done in UTC: Python compares and adds datetimes that share a
+tzinfo by their wall-clock fields, ignoring ``fold``, which is wrong across a fall-back hour.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.errors import ConfigError
+
+GRACE = timedelta(hours=3)  # how late a missed digest may still go out
+RETRY_AFTER = timedelta(minutes=10)  # after a failed attempt
+POST_DEADLINE = timedelta(minutes=15)  # an attempt not finished by then is taken over
+MAX_ATTEMPTS = 6  # per day
+LAST_POSTED = "digest:last"  # schedule key: ISO date of the last digest posted
+
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_NUMERIC_WEEKDAYS = re.compile(r"^[0-7*,/\-]+$")
+
+
+def _cron_weekdays(field: str) -> str:
+    """Standard cron weekdays (0 or 7 = Sunday) as day names, which APScheduler 3 reads right.
+
+    APScheduler 3's ``day_of_week`` counts 0 as Monday, so ``1-5`` would mean Tuesday to
+    Saturday; names avoid that. ``*`` and fields already written with names are left alone.
+    """
+    if field == "*" or not _NUMERIC_WEEKDAYS.match(field):
+        return field
+    days: set[int] = set()
+    for item in field.split(","):
+        span, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = span.partition("-")
+            first = int(low)
+            last = int(high) if high else (6 if step_text else first)
+        if step < 1 or first > last or last > 7:
+            raise ValueError(f"bad day of week {item!r}")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(_CRON_DAYS[day] for day in sorted(days))
+
+
+def cron_trigger(cron: str, timezone: str) -> CronTrigger:
+    """The APScheduler trigger for a five-field cron in an IANA zone; ConfigError if invalid."""
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ConfigError(
+            f"digest.cron {cron!r}: needs five fields (minute hour day month weekday)"
+        )
+    minute, hour, day, month, weekday = fields
+    try:
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_cron_weekdays(weekday),
+            timezone=ZoneInfo(timezone),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"digest.cron {cron!r}: {exc}") from exc
+
+
+def local_today(timezone: str, now: datetime) -> date:
+    """The date it is in ``timezone`` at the instant ``now``."""
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def fire_time(trigger: CronTrigger, day: date) -> datetime | None:
+    """The instant (UTC) the digest for local ``day`` is scheduled, or None if the cron skips
+    that day. The first fire time of the day counts; later ones the same day do not."""
+    zone = trigger.timezone
+    midnight = datetime.combine(day, time(0), tzinfo=zone)
+    fire: datetime | None = trigger.get_next_fire_time(None, midnight)
+    if fire is None or fire.date() != day:
+        return None
+    return fire.astimezone(UTC)
+
+
+def due_date(
+    trigger: CronTrigger,
+    now: datetime,
+    last_posted: date | None,
+    grace: timedelta = GRACE,
+) -> date | None:
+    """The local date whose digest is due at ``now``, if any.
+
+    Today is looked at first, then yesterday (whose grace window may reach past midnight).
+    """
+    now = now.astimezone(UTC)
+    today = now.astimezone(trigger.timezone).date()
+    for day in (today, today - timedelta(days=1)):
+        if last_posted is not None and day <= last_posted:
+            continue
+        fire = fire_time(trigger, day)
+        if fire is not None and fire <= now <= fire + grace:
+            return day
+    return None
+
+
+def parse_last_posted(value: str | None) -> date | None:
+    """``LAST_POSTED`` as stored (an ISO date), or None when nothing was posted or it is bad."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def attempts_key(day: date) -> str:
+    """The schedule key of ``day``'s ``Attempts`` record."""
+    return f"digest:attempts:{day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """How far the attempts at one day's digest got: the next attempt's number (0 = none made
+    yet) and the instant before which it must not start."""
+
+    next: int = 0
+    not_before: datetime | None = None
+
+    def claim_key(self, day: date) -> str:
+        """The ``claim_once`` key of the next attempt: ``digest:D``, then ``digest:D#2``, …"""
+        base = f"digest:{day.isoformat()}"
+        return base if self.next == 0 else f"{base}#{self.next + 1}"
+
+    def may_start(self, now: datetime) -> bool:
+        if self.next >= MAX_ATTEMPTS:
+            return False
+        return self.not_before is None or now.astimezone(UTC) >= self.not_before
+
+    def started(self, now: datetime) -> Attempts:
+        """What the winner of this attempt records before it builds the digest."""
+        return Attempts(self.next + 1, now.astimezone(UTC) + POST_DEADLINE)
+
+    def failed(self, now: datetime) -> Attempts:
+        """What the winner of this attempt records when it could not post."""
+        return Attempts(self.next + 1, now.astimezone(UTC) + RETRY_AFTER)
+
+    def encode(self) -> str:
+        not_before = self.not_before.isoformat() if self.not_before else None
+        return json.dumps({"next": self.next, "not_before": not_before})
+
+    @classmethod
+    def decode(cls, value: str | None) -> Attempts:
+        """The record as stored; a missing or unreadable one means no attempt was made."""
+        if not value:
+            return cls()
+        try:
+            data = json.loads(value)
+            not_before = data.get("not_before")
+            return cls(
+                int(data["next"]),
+                datetime.fromisoformat(not_before).astimezone(UTC) if not_before else None,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return cls()
