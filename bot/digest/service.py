@@ -1,0 +1,247 @@
+"""The daily digest in a running bot: the scheduler, posting to Slack, and the on-demand digest.
+
+APScheduler only wakes the service up — at the cron time, once a minute, and once at start-up —
+and each wake-up (a *tick*) asks ``bot.digest.schedule`` whether a digest is due, from the
+state kept in the store. Nothing depends on APScheduler's memory of missed runs, so a restart,
+a daylight-saving change or several processes sharing one store give one digest per local day.
+
+A tick that finds day D due:
+
+1. claims the next attempt at D with ``Store.claim_once`` (one process wins it) and records
+   the attempt as started (``Attempts.started``);
+2. reads the store again: if D was posted meanwhile, stops;
+3. builds the digest and posts the message (within ``POST_TIMEOUT``);
+4. once Slack has the message, records D as posted (``LAST_POSTED``), then uploads the chart
+   into the message's thread — a failed chart upload is logged, never a reason to post again;
+5. if building or posting the message failed, records the attempt as failed, which points the
+   next tick (in any process) at a fresh claim key after ``RETRY_AFTER``, within the grace
+   window and up to ``MAX_ATTEMPTS`` a day.
+
+A process that dies between 1 and 4 leaves the attempt "started"; another process takes over
+after ``POST_DEADLINE``. The one case that can post twice is a process that dies (or times out)
+after Slack accepted the message but before step 4 recorded it: nobody can tell that apart
+from a message that never arrived. The one case that posts nothing is a process that dies
+between winning the claim and recording the attempt as started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.aws import AwsClients
+from bot.config import DigestSettings
+from bot.digest.chart import digest_chart_png
+from bot.digest.model import Digest
+from bot.digest.queries import build_digest
+from bot.digest.render import digest_blocks, digest_fallback_text, digest_text
+from bot.digest.schedule import (
+    GRACE,
+    LAST_POSTED,
+    Attempts,
+    attempts_key,
+    cron_trigger,
+    due_date,
+    local_today,
+    parse_last_posted,
+)
+from bot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+TICK = timedelta(minutes=1)  # how often the service asks whether a digest is due
+POST_TIMEOUT = timedelta(minutes=5)  # building the digest and posting its message
+CHART_TIMEOUT = timedelta(minutes=2)  # drawing and uploading the chart
+
+
+@dataclass(frozen=True)
+class PostedDigest:
+    """A digest whose message is in Slack: where it is, and the digest itself."""
+
+    digest: Digest
+    channel: str  # the channel id, as Slack answered
+    ts: str
+
+
+async def post_message(
+    aws: AwsClients,
+    settings: DigestSettings | None,
+    client: AsyncWebClient,
+    channel: str,
+    report_for: date,
+) -> PostedDigest:
+    """Build the digest that goes out on the morning of ``report_for`` and post its message.
+
+    Sections AWS would not give are lines in the digest, not errors; a Slack failure raises
+    (``SlackApiError`` or a connection error)."""
+    digest = await build_digest(aws, settings, report_for)
+    response = await client.chat_postMessage(
+        channel=channel,
+        text=digest_fallback_text(digest),
+        blocks=digest_blocks(digest),
+        unfurl_links=False,
+    )
+    return PostedDigest(digest, str(response.get("channel") or channel), str(response["ts"]))
+
+
+async def upload_chart(client: AsyncWebClient, posted: PostedDigest) -> bool:
+    """Draw the chart and upload it into the message's thread; False when there is nothing to
+    draw (no spend in the 14 days). Slack failures raise."""
+    png = await asyncio.to_thread(digest_chart_png, posted.digest)
+    if png is None:
+        return False
+    day = posted.digest.report_date
+    await client.files_upload_v2(
+        channel=posted.channel,
+        thread_ts=posted.ts,
+        file=png,
+        filename=f"aws-spend-{day.isoformat()}.png",
+        title=f"Daily AWS spend, 14 days to {day:%a} {day.day} {day:%b %Y}",
+    )
+    return True
+
+
+class DigestService:
+    """Posts the daily digest on schedule, once per local day, and on demand."""
+
+    def __init__(
+        self,
+        settings: DigestSettings,
+        aws: AwsClients,
+        store: Store,
+        client: AsyncWebClient,
+        *,
+        owner: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tick_every: timedelta = TICK,
+    ) -> None:
+        self._settings = settings
+        self._aws = aws
+        self._store = store
+        self._client = client
+        self._owner = owner
+        self._clock = clock
+        self._tick_every = tick_every
+        self._trigger = cron_trigger(settings.cron, settings.timezone)  # ConfigError if bad
+        self._scheduler: AsyncIOScheduler | None = None
+        self._tick_lock = asyncio.Lock()
+
+    # lifecycle
+
+    async def start(self) -> None:
+        """Start the scheduler: the cron, a tick every minute, and one tick right away."""
+        if self._scheduler is not None:
+            return
+        scheduler = AsyncIOScheduler(timezone=self._trigger.timezone)
+        grace = int(GRACE.total_seconds())
+        common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": grace}
+        scheduler.add_job(self.tick, self._trigger, id="digest-cron", **common)
+        scheduler.add_job(
+            self.tick, IntervalTrigger(seconds=self._tick_every.total_seconds()), **common
+        )
+        scheduler.add_job(self.tick, id="digest-startup", **common)  # no trigger: run now
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info(
+            "digest scheduled at %r in %s, to %s",
+            self._settings.cron,
+            self._settings.timezone,
+            self._settings.channel or "(no channel)",
+        )
+
+    async def stop(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    # the schedule
+
+    async def tick(self) -> date | None:
+        """Post the digest if one is due and no process has; the date posted, else None.
+
+        Never raises: a failure is logged and the next tick tries again."""
+        if self._tick_lock.locked():
+            return None  # a tick of ours is already on it
+        async with self._tick_lock:
+            try:
+                return await self._tick()
+            except Exception:
+                log.exception("digest scheduler: the check failed; trying again next tick")
+                return None
+
+    async def _tick(self) -> date | None:
+        store, now = self._store, self._clock()
+        last = parse_last_posted(await store.schedule_get(LAST_POSTED))
+        day = due_date(self._trigger, now, last)
+        if day is None:
+            return None
+        if not self._settings.channel:
+            log.warning("digest for %s is due but digest.channel is empty; not posting", day)
+            return None
+        attempts = Attempts.decode(await store.schedule_get(attempts_key(day)))
+        if not attempts.may_start(now):
+            return None
+        if not await store.claim_once(attempts.claim_key(day), self._owner, now):
+            return None  # another process has this attempt
+        await store.schedule_set(attempts_key(day), attempts.started(now).encode())
+        posted_day = parse_last_posted(await store.schedule_get(LAST_POSTED))
+        if posted_day is not None and posted_day >= day:
+            return None  # posted by another process while we were deciding
+        posted = await self._post_message(self._settings.channel, day)
+        if posted is None:
+            await store.schedule_set(attempts_key(day), attempts.failed(self._clock()).encode())
+            return None
+        await store.schedule_set(LAST_POSTED, day.isoformat())
+        log.info("digest for %s posted to %s (attempt %d)", day, posted.channel, attempts.next + 1)
+        await self._upload_chart(posted)
+        return day
+
+    # on demand
+
+    def today(self) -> date:
+        """Today in the digest's time zone: the default ``report_for``."""
+        return local_today(self._settings.timezone, self._clock())
+
+    async def post(self, channel: str, report_for: date | None = None) -> None:
+        """Post the digest (message, then chart) to ``channel`` now, e.g. for ``/triage cost``.
+
+        Does not count as the day's scheduled digest. Failures are logged, never raised."""
+        posted = await self._post_message(channel, report_for or self.today())
+        if posted is not None:
+            await self._upload_chart(posted)
+
+    async def text(self, report_for: date | None = None) -> str:
+        """The digest as plain text, as ``triagebot digest`` prints it."""
+        digest = await build_digest(self._aws, self._settings, report_for or self.today())
+        return digest_text(digest)
+
+    async def _post_message(self, channel: str, day: date) -> PostedDigest | None:
+        try:
+            async with asyncio.timeout(POST_TIMEOUT.total_seconds()):
+                return await post_message(self._aws, self._settings, self._client, channel, day)
+        except Exception:
+            log.exception("digest for %s could not be posted to %s", day, channel)
+            return None
+
+    async def _upload_chart(self, posted: PostedDigest) -> None:
+        try:
+            async with asyncio.timeout(CHART_TIMEOUT.total_seconds()):
+                await upload_chart(self._client, posted)
+        except Exception:
+            log.exception(
+                "digest chart for %s could not be uploaded to %s (the message is posted)",
+                posted.digest.report_date,
+                posted.channel,
+            )

@@ -1,0 +1,306 @@
+"""The digest service: once per local day from the store's state, against moto and a fake Slack.
+
+The clock is injected; the store is a real SQLite file; Slack is the local stand-in over HTTP.
+The seeded bill (tests/digest/seed.py) is the one the digest of 2025-03-11 reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.aws import AwsClients
+from bot.config import AwsSettings, DigestSettings
+from bot.digest.schedule import (
+    LAST_POSTED,
+    POST_DEADLINE,
+    RETRY_AFTER,
+    Attempts,
+    attempts_key,
+)
+from bot.digest.service import DigestService
+from bot.fakes.slack_api import FakeSlackApi, SlackMessage
+from bot.fakes.slack_model import blocks_text
+from bot.store.sqlite import SqliteStore
+from tests.digest import seed
+from tests.fakes.aws_hooks import AwsFault, fake_operation
+
+BERLIN = ZoneInfo("Europe/Berlin")
+CHANNEL = "C0COSTS"
+DAY = seed.SENT_ON  # 2025-03-11: the digest reports 2025-03-10
+TITLE = "AWS spend for Mon 10 Mar 2025"
+SETTINGS = DigestSettings(cron="0 9 * * *", timezone="Europe/Berlin", channel=CHANNEL)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+def berlin(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BERLIN)
+
+
+@dataclass
+class World:
+    aws: AwsClients
+    slack: FakeSlackApi
+    client: AsyncWebClient
+    db: Path
+    stores: list[SqliteStore]
+
+    async def store(self) -> SqliteStore:
+        """Another connection to the one SQLite file, as another process would open it."""
+        store = SqliteStore(self.db)
+        await store.start()
+        self.stores.append(store)
+        return store
+
+    async def service(self, clock: Clock, owner: str = "one") -> DigestService:
+        store = await self.store()
+        return DigestService(SETTINGS, self.aws, store, self.client, owner=owner, clock=clock)
+
+    def digests(self) -> list[SlackMessage]:
+        return [m for m in self.slack.messages(CHANNEL) if m.text.startswith("AWS spend")]
+
+
+@pytest.fixture
+def aws(session: boto3.Session) -> Iterator[AwsClients]:
+    fake_operation(session, "ce", "GetCostForecast", seed.FORECAST)
+    fake_operation(session, "ce", "GetAnomalies", seed.ANOMALIES)
+    clients = AwsClients(AwsSettings(), session_factory=lambda: session)
+    yield clients
+    clients.close()
+
+
+@pytest.fixture(name="w")
+async def world(aws: AwsClients, tmp_path: Path) -> AsyncIterator[World]:
+    seed.seed_cost_and_usage(seed.daily_by_service(), seed.month_to_date())
+    slack = FakeSlackApi()
+    await slack.start()
+    client = AsyncWebClient(token="xoxb-test", base_url=slack.base_url)
+    w = World(aws, slack, client, tmp_path / "state.db", [])
+    yield w
+    for store in w.stores:
+        await store.close()
+    await slack.stop()
+
+
+async def _posted_yesterday(w: World) -> None:
+    store = await w.store()
+    await store.schedule_set(LAST_POSTED, (DAY - timedelta(days=1)).isoformat())
+
+
+async def test_restart_at_nine_twenty_after_being_down_at_nine_posts_once(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 20))
+    service = await w.service(clock)
+
+    assert await service.tick() == DAY
+    clock.advance(timedelta(minutes=1))
+    assert await service.tick() is None
+    restarted = await w.service(clock, owner="after-restart")
+    clock.advance(timedelta(minutes=20))
+    assert await restarted.tick() is None
+
+    [message] = w.digests()
+    assert message.text.startswith(f"{TITLE}: $297.25")
+    text = "\n".join(blocks_text(message.blocks))
+    assert "Yesterday: $297.25" in text and "AWS Lambda" in text
+    assert "Forecast for March: $8,031.12" in text
+    # the chart went into the message's thread
+    [reply] = w.slack.thread(CHANNEL, message.ts)
+    [file] = [w.slack.files[f] for f in reply.file_ids]
+    assert file.filename == "aws-spend-2025-03-10.png"
+    assert file.content is not None and file.content.startswith(b"\x89PNG")
+    assert await (await w.store()).schedule_get(LAST_POSTED) == DAY.isoformat()
+
+
+async def test_restart_before_nine_posts_at_nine(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 8, 50))
+    service = await w.service(clock)
+
+    assert await service.tick() is None
+    clock.now = berlin(DAY, 8, 59)
+    assert await service.tick() is None
+    assert w.digests() == []
+    clock.now = berlin(DAY, 9, 0)
+    assert await service.tick() == DAY
+    assert len(w.digests()) == 1
+
+
+async def test_a_server_started_the_next_day_posts_no_stale_digest(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 12, 1))  # the grace window closed at 12:00
+    service = await w.service(clock)
+
+    assert await service.tick() is None
+    clock.now = berlin(DAY + timedelta(days=1), 8, 0)
+    assert await service.tick() is None
+    assert w.slack.calls_to("chat.postMessage") == []
+
+
+async def test_two_processes_on_one_store_post_exactly_once(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 0))
+    services = [await w.service(clock, owner=f"process-{n}") for n in range(4)]
+
+    for _ in range(3):
+        results = await asyncio.gather(*(s.tick() for s in services))
+        clock.advance(timedelta(minutes=1))
+        if any(results):
+            assert results.count(DAY) == 1
+    assert len(w.slack.calls_to("chat.postMessage")) == 1
+    assert len(w.digests()) == 1
+
+
+async def test_a_failed_post_is_retried_later_by_any_process_then_posted_once(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 0))
+    first, second = await w.service(clock, owner="first"), await w.service(clock, owner="second")
+    w.slack.fail_next("chat.postMessage", error="not_in_channel")
+
+    assert await first.tick() is None
+    assert w.digests() == []
+    clock.advance(RETRY_AFTER - timedelta(minutes=1))
+    assert await second.tick() is None  # not before the retry time
+    clock.advance(timedelta(minutes=1))
+    assert await second.tick() == DAY
+    assert await first.tick() is None
+    assert len(w.digests()) == 1
+    assert [c.ok for c in w.slack.calls_to("chat.postMessage")] == [False, True]
+
+
+async def test_an_attempt_whose_process_died_is_taken_over_after_the_deadline(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 0))
+    store = await w.store()
+    # a process claimed the first attempt, recorded it as started, then died
+    assert await store.claim_once(Attempts().claim_key(DAY), "dead", clock())
+    await store.schedule_set(attempts_key(DAY), Attempts().started(clock()).encode())
+    survivor = await w.service(clock, owner="survivor")
+
+    clock.advance(POST_DEADLINE - timedelta(minutes=1))
+    assert await survivor.tick() is None
+    clock.advance(timedelta(minutes=1))
+    assert await survivor.tick() == DAY
+    assert len(w.digests()) == 1
+
+
+async def test_a_failed_chart_upload_does_not_post_the_digest_again(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 0))
+    service = await w.service(clock)
+    w.slack.fail_next("files.getUploadURLExternal", error="internal_error")
+
+    assert await service.tick() == DAY
+    for _ in range(3):
+        clock.advance(RETRY_AFTER)
+        assert await service.tick() is None
+    [message] = w.digests()
+    assert w.slack.thread(CHANNEL, message.ts) == []
+
+
+async def test_cost_explorer_not_enabled_still_posts_saying_what_is_missing(
+    w: World, session: boto3.Session
+) -> None:
+    not_enabled = AwsFault("AccessDeniedException", "User not enabled for cost explorer access")
+    fake_operation(session, "ce", "GetCostAndUsage", not_enabled)
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 5))
+    service = await w.service(clock)
+
+    assert await service.tick() == DAY
+    [message] = w.digests()
+    text = "\n".join(blocks_text(message.blocks))
+    assert "Daily spend unavailable: Cost Explorer is not enabled for this account" in text
+    assert "Yesterday's spend is unavailable" in text
+    assert message.text == f"{TITLE}: daily spend unavailable."
+    assert w.slack.thread(CHANNEL, message.ts) == []  # nothing to draw: no chart
+
+
+async def test_the_scheduler_keeps_running_after_a_failed_digest(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 20))
+    store = await w.store()
+    service = DigestService(
+        SETTINGS,
+        w.aws,
+        store,
+        w.client,
+        owner="serve",
+        clock=clock,
+        tick_every=timedelta(seconds=0.1),
+    )
+    w.slack.set_down(True)
+    await service.start()
+    try:
+        assert service.running
+        # the start-up check finds the digest due (missed at 09:00) and fails to post it
+        await w.slack.wait_for("chat.postMessage", timeout=10)
+        record = Attempts.decode(await store.schedule_get(attempts_key(DAY)))
+        for _ in range(100):
+            if record.next == 1 and record.not_before == clock().astimezone(UTC) + RETRY_AFTER:
+                break
+            await asyncio.sleep(0.05)
+            record = Attempts.decode(await store.schedule_get(attempts_key(DAY)))
+        assert record.next == 1 and record.not_before == clock().astimezone(UTC) + RETRY_AFTER
+        assert service.running
+        # Slack comes back; once the retry time passes, the periodic tick posts it
+        w.slack.set_down(False)
+        clock.advance(RETRY_AFTER)
+        since = len(w.slack.calls)
+        await w.slack.wait_for(lambda c: c.method == "upload", timeout=10, since=since)
+        assert len(w.digests()) == 1
+        assert service.running
+    finally:
+        await service.stop()
+    assert not service.running
+
+
+async def test_post_on_demand_does_not_count_as_the_scheduled_digest(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 0))
+    service = await w.service(clock)
+
+    await service.post("C0ELSEWHERE")
+    [on_demand] = w.slack.messages("C0ELSEWHERE")
+    assert on_demand.text.startswith(TITLE)
+    assert len(w.slack.thread("C0ELSEWHERE", on_demand.ts)) == 1  # the chart
+    assert await service.tick() == DAY
+
+
+async def test_post_on_demand_logs_a_slack_failure_instead_of_raising(
+    w: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = await w.service(Clock(berlin(DAY, 9, 0)))
+    w.slack.fail_next("chat.postMessage", error="channel_not_found")
+
+    await service.post("C0NOWHERE")
+
+    assert "could not be posted to C0NOWHERE" in caplog.text
+    assert w.slack.messages("C0NOWHERE") == []
+
+
+async def test_text_for_the_cli(w: World) -> None:
+    service = await w.service(Clock(berlin(DAY, 7, 0)))
+    text = await service.text()
+    assert text.startswith(f"{TITLE}\n")
+    assert "Forecast for March: $8,031.12 ($5,600.12 forecast for the remaining 21 days)" in text
