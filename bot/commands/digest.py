@@ -1,12 +1,98 @@
-"""``triagebot digest``: the cost digest, printed or posted."""
+"""``triagebot digest [--date YYYY-MM-DD] [--post]``: the cost digest, printed or posted.
+
+``--date`` is the morning the digest goes out, so it reports the day before (default: today in
+``digest.timezone``). A manual digest never counts as the scheduled one of that day.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
+from datetime import UTC, date, datetime
 
-from bot.config import Settings
+import aiohttp
+from slack_sdk.errors import SlackApiError
+
+from bot.aws import AwsClients
+from bot.config import DigestSettings, Settings
+from bot.digest.queries import build_digest
+from bot.digest.render import digest_text
+from bot.digest.schedule import local_today
+from bot.digest.service import post_message, upload_chart
+from bot.errors import BotError, ConfigError, UsageError
+from bot.slack.client import make_web_client
+
+NO_DIGEST_SECTION = (
+    "no [digest] section in the config: add [digest] with a channel (and cron, timezone) to post it"
+)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# How a Slack call fails once the client's own retries are spent.
+_SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError, OSError)
+
+
+def _report_for(text: str | None, settings: DigestSettings | None) -> date:
+    if text is None:
+        return local_today(settings.timezone if settings else "UTC", datetime.now(UTC))
+    try:
+        if not _ISO_DATE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--date {text!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-20"
+        ) from None
 
 
 async def digest(args: argparse.Namespace, settings: Settings) -> int:
-    print("The cost digest arrives with the digest work (issue 5).")
+    report_for = _report_for(args.date, settings.digest)
+    if args.post:
+        return await _post(settings, report_for)
+    if settings.digest is None:
+        print(
+            f"triagebot digest: {NO_DIGEST_SECTION}; printing with the defaults (UTC).",
+            file=sys.stderr,
+        )
+    aws = AwsClients(settings.aws, endpoint_url=settings.aws_endpoint_url)
+    try:
+        print(digest_text(await build_digest(aws, settings.digest, report_for)), end="")
+    finally:
+        aws.close()
     return 0
+
+
+async def _post(settings: Settings, report_for: date) -> int:
+    config = settings.digest
+    if config is None or not config.channel:
+        raise ConfigError(NO_DIGEST_SECTION if config is None else "digest.channel is empty")
+    if settings.secrets.slack_bot_token is None:
+        raise ConfigError("--post needs SLACK_BOT_TOKEN in the environment")
+    aws = AwsClients(settings.aws, endpoint_url=settings.aws_endpoint_url)
+    client = make_web_client(settings)
+    try:
+        posted = await post_message(aws, config, client, config.channel, report_for)
+        print(
+            f"Posted the digest for {posted.digest.report_date} to {posted.channel} "
+            f"(message {posted.ts})."
+        )
+        try:
+            if await upload_chart(client, posted):
+                print("Uploaded the chart into its thread.")
+            else:
+                print("No chart: there was no spend in the last 14 days.")
+        except _SLACK_FAILURES as exc:
+            print(
+                f"triagebot digest: the chart could not be uploaded: {_why(exc)}", file=sys.stderr
+            )
+            return 1
+    except _SLACK_FAILURES as exc:
+        raise BotError(f"Slack did not take the digest: {_why(exc)}") from exc
+    finally:
+        aws.close()
+    return 0
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc)
+    return str(exc) or type(exc).__name__
