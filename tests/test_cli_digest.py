@@ -5,7 +5,7 @@ morning of 2026-11-20 and reports Thursday 2026-11-19:
 
 - a normal day: EC2 100, RDS 50, S3 10, Lambda 2 → 162.00;
 - 2026-11-19: EC2 130, S3 4, Lambda 20 → 204.00;
-- month to date (Nov 1-19): 18 × 162 + 204 = 3,120.00; Oct 1-19: 150.00 a day = 2,850.00.
+- month to date (Nov 1-19): 18 days at 162 + 204 = 3,120.00; Oct 1-19: 150.00 a day = 2,850.00.
 
 moto has no GetCostForecast, so over HTTP the forecast section says it is unavailable; the
 forecast's own text is tested in-process (tests/digest/test_queries.py, test_service.py).
