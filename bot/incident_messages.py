@@ -1,0 +1,272 @@
+"""What an alarm incident looks like in Slack: the root message, its thread replies, the storm
+message and plain notifications. Pure: an alarm and an incident in, text and Block Kit out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from bot.alarms.model import Alarm, AlarmSource
+from bot.durations import format_duration
+from bot.render.limits import (
+    MAX_BUTTON_TEXT,
+    MAX_BUTTON_VALUE,
+    MAX_MRKDWN,
+    MAX_SECTION_TEXT,
+    clip,
+    context_block,
+    fit_blocks,
+    truncate,
+)
+from bot.store.base import Incident
+
+ACK_ACTION = "incident_ack"
+RERUN_ACTION = "incident_rerun"
+MUTE_ACTION = "incident_mute"
+ACTION_PREFIX = "incident_"
+
+MAX_FIELD_TEXT = 2000  # a section field's text
+_REASON_IN_LIST = 120  # characters of a reason in the storm list
+HEALTH_DASHBOARD = (
+    "https://health.console.aws.amazon.com/health/home#/account/dashboard/open-issues"
+)
+
+# How each state reads: (emoji, words). Health events have their own words.
+_ALARM_STATES = {
+    "ALARM": ("🔴", "ALARM"),
+    "OK": ("✅", "OK"),
+    "INSUFFICIENT_DATA": ("⚪", "INSUFFICIENT_DATA"),
+}
+_HEALTH_STATES = {
+    "open": ("🟠", "AWS Health event open"),
+    "upcoming": ("🗓️", "AWS Health event upcoming"),
+    "closed": ("✅", "AWS Health event closed"),
+}
+
+
+@dataclass(frozen=True)
+class SlackText:
+    """A message to post or edit: fallback text and blocks (none for a plain reply)."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StormEntry:
+    """One alarm coalesced into a storm message."""
+
+    key: str
+    name: str
+    state: str
+    source: str
+    where: str  # "123456789012 / us-east-1"
+    reason: str
+
+
+def state_label(source: AlarmSource | str, state: str) -> tuple[str, str]:
+    """The emoji and words for a state: ``("🔴", "ALARM")``."""
+    if str(source) == AlarmSource.HEALTH:
+        return _HEALTH_STATES.get(state.lower(), ("🟠", f"AWS Health event {state}"))
+    return _ALARM_STATES.get(state.upper(), ("⚪", state or "unknown state"))
+
+
+def console_url(alarm: Alarm) -> str:
+    """Where a person looks at the alarm in the AWS console."""
+    if alarm.source is AlarmSource.HEALTH or not alarm.region:
+        return HEALTH_DASHBOARD
+    region = alarm.region
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#alarmsV2:alarm/{quote(alarm.name, safe='')}"
+    )
+
+
+def when_text(when: datetime | None) -> str:
+    if when is None:
+        return "unknown"
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def where_text(alarm: Alarm) -> str:
+    return f"{alarm.account or 'unknown account'} / {alarm.region or 'unknown region'}"
+
+
+def resolved_words(alarm: Alarm, duration: timedelta) -> str:
+    """``Resolved after 14m`` (a Health event that closed at its start says just ``Closed``)."""
+    if alarm.source is AlarmSource.HEALTH and duration <= timedelta(0):
+        return "Closed"
+    return f"Resolved after {format_duration(max(duration, timedelta(0)))}"
+
+
+def root_message(alarm: Alarm, incident: Incident, now: datetime) -> SlackText:
+    """The incident's root message: what fired, where, when, its status, and the buttons."""
+    emoji, words = state_label(alarm.source, alarm.state)
+    title = f"{emoji} *{words}* · *{alarm.name}*"
+    fallback = f"{emoji} {words}: {alarm.name}"
+    if incident.resolved_at is not None:
+        done = resolved_words(alarm, incident.resolved_at - incident.opened_at)
+        title = f"✅ *{done}* · *{alarm.name}* (was {words})"
+        fallback = f"✅ {done}: {alarm.name}"
+    status = _status_notes(incident, now)
+    if status:
+        fallback += " · " + " · ".join(status)
+    blocks: list[dict[str, Any]] = [_section(title)]
+    if alarm.reason or alarm.description:
+        blocks.append(_section(alarm.reason or alarm.description))
+    blocks.append({"type": "section", "fields": _facts(alarm)})
+    blocks.append(context_block([f"<{console_url(alarm)}|Open in the AWS console>", *status]))
+    blocks.append(_buttons(incident))
+    return SlackText(text=clip(fallback, MAX_MRKDWN), blocks=fit_blocks(blocks))
+
+
+def _status_notes(incident: Incident, now: datetime) -> list[str]:
+    notes = []
+    if incident.acknowledged_by:
+        notes.append(f"Acknowledged by <@{incident.acknowledged_by}>")
+    if incident.is_open and incident.muted_until is not None and incident.muted_until > now:
+        notes.append(f"🔕 Muted until {incident.muted_until.astimezone(UTC):%H:%M} UTC")
+    return notes
+
+
+def _facts(alarm: Alarm) -> list[dict[str, Any]]:
+    facts = []
+    if alarm.source is AlarmSource.HEALTH:
+        facts.append(("Service", alarm.service or "unknown"))
+    if alarm.metric_summary:
+        facts.append(("Metric", alarm.metric_summary))
+    if alarm.threshold is not None:
+        facts.append(("Threshold", f"{alarm.threshold:g}"))
+    facts.append(("Account / region", where_text(alarm)))
+    facts.append(("State changed", when_text(alarm.changed_at)))
+    return [
+        {"type": "mrkdwn", "text": truncate(f"*{label}*\n{value}", MAX_FIELD_TEXT)}
+        for label, value in facts
+    ]
+
+
+def _buttons(incident: Incident) -> dict[str, Any]:
+    value = incident.key[:MAX_BUTTON_VALUE]
+    wanted: list[tuple[str, str, str | None]] = [("Re-run", RERUN_ACTION, None)]
+    if incident.is_open:
+        wanted = [("Acknowledge", ACK_ACTION, "primary"), *wanted, ("Mute 1h", MUTE_ACTION, None)]
+    elements = []
+    for label, action_id, style in wanted:
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": action_id,
+            "text": {"type": "plain_text", "text": clip(label, MAX_BUTTON_TEXT)},
+            "value": value,
+        }
+        if style:
+            button["style"] = style
+        elements.append(button)
+    return {"type": "actions", "block_id": "incident", "elements": elements}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, MAX_SECTION_TEXT)}}
+
+
+# thread replies
+
+
+def still_firing(alarm: Alarm) -> SlackText:
+    if alarm.source is AlarmSource.HEALTH:
+        return _reply(f"🟠 Still {alarm.state or 'open'}: {alarm.reason or alarm.name}")
+    return _reply(f"🔴 Still in ALARM: {alarm.reason or alarm.name}")
+
+
+def firing_again(alarm: Alarm, muted_until: datetime) -> SlackText:
+    emoji, words = state_label(alarm.source, alarm.state)
+    until = f"{muted_until.astimezone(UTC):%H:%M} UTC"
+    return _reply(f"{emoji} {words} again (muted until {until}): {alarm.reason or alarm.name}")
+
+
+def resolved_reply(alarm: Alarm, duration: timedelta) -> SlackText:
+    emoji, words = state_label(alarm.source, alarm.state)
+    done = resolved_words(alarm, duration)
+    return _reply(f"{emoji} {words} — {done}. {alarm.reason}".rstrip(" ."))
+
+
+def note_reply(alarm: Alarm) -> SlackText:
+    emoji, words = state_label(alarm.source, alarm.state)
+    detail = f": {alarm.reason}" if alarm.reason else ""
+    return _reply(f"{emoji} {words}{detail} (the incident stays open)")
+
+
+def muted_reply(user: str, until: datetime) -> SlackText:
+    return _reply(
+        f"🔕 <@{user}> muted this incident until {until.astimezone(UTC):%H:%M} UTC: "
+        "later alarms only reply here, without running the playbook."
+    )
+
+
+def playbook_failed(reason: str) -> SlackText:
+    return _reply(f"⚠️ The playbook for this alarm could not run: {reason}")
+
+
+def _reply(text: str) -> SlackText:
+    return SlackText(text=truncate(text, MAX_MRKDWN))
+
+
+# alarm storms
+
+
+def storm_entry(alarm: Alarm) -> StormEntry:
+    return StormEntry(
+        key=alarm.incident_key,
+        name=alarm.name,
+        state=alarm.state,
+        source=str(alarm.source),
+        where=where_text(alarm),
+        reason=alarm.reason,
+    )
+
+
+def storm_reply(alarm: Alarm) -> SlackText:
+    """The coalesced alarm's first line, in the storm thread."""
+    emoji, words = state_label(alarm.source, alarm.state)
+    reason = alarm.reason or "no reason given"
+    return _reply(f"{emoji} {words}: *{alarm.name}* ({where_text(alarm)}) — {reason}")
+
+
+def storm_message(
+    entries: Sequence[StormEntry], *, playbook: str, threshold: int, window: timedelta
+) -> SlackText:
+    """The one root message of an alarm storm, listing every alarm coalesced into it."""
+    count = len(entries)
+    noun = "alarm" if count == 1 else "alarms"
+    head = f"🌩️ *Alarm storm*: {count} more {noun} (over {threshold} in {format_duration(window)})"
+    note = (
+        f"To keep the channel readable these alarms share this thread, and their playbook "
+        f"(`{playbook}`) is *not* run one by one. Run it for one of them with "
+        "`/triage alarm <alarm-name>`."
+    )
+    lines = []
+    for entry in entries:
+        emoji, words = state_label(entry.source, entry.state)
+        reason = clip(entry.reason, _REASON_IN_LIST) if entry.reason else words
+        lines.append(f"{emoji} *{entry.name}* ({entry.where}) — {reason}")
+    blocks = [
+        _section(head),
+        _section(truncate("\n".join(lines), MAX_SECTION_TEXT, "(all of them are in the thread)")),
+        context_block([note]),
+    ]
+    fallback = f"🌩️ Alarm storm: {count} {noun}: " + ", ".join(e.name for e in entries)
+    return SlackText(text=clip(fallback, MAX_MRKDWN), blocks=blocks)
+
+
+# notifications
+
+
+def notification_message(alarm: Alarm) -> SlackText:
+    """Anything that is not an alarm or Health event: its subject and text, as they came."""
+    subject = alarm.name or "Notification"
+    body = alarm.text or alarm.reason
+    text = f"*{subject}*\n{body}" if body else f"*{subject}*"
+    return SlackText(text=truncate(text, MAX_MRKDWN, "(cut to fit Slack)"))

@@ -1,0 +1,170 @@
+"""An ``Incidents`` wired to real parts: the fake Slack Web API over HTTP, moto, a SQLite file,
+a real catalog, executor and ``SlackRuns``."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alarms.model import Alarm, AlarmSource
+from bot.aws import AwsClients
+from bot.config import AccessSettings, AlarmSettings, AwsSettings, Settings, SlackSettings
+from bot.executor import Executor
+from bot.fakes.slack_api import FakeSlackApi, SlackMessage
+from bot.fakes.slack_model import blocks_text
+from bot.incidents import Incidents
+from bot.metrics import Metrics
+from bot.playbooks.catalog import load_catalog
+from bot.runs import SlackRuns
+from bot.slack.client import ChannelPacer
+from bot.steps import default_registry
+from bot.store.sqlite import SqliteStore
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PLAYBOOKS = FIXTURES / "playbooks" / "incidents"
+CHANNEL = "C0ALARMS"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+LB = "app/prod-web/50dc6c495c0c9188"
+
+
+class Clock:
+    """A clock tests move by hand; starts at the real time so moto's metric window fits."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@dataclass
+class World:
+    slack: FakeSlackApi
+    store: SqliteStore
+    incidents: Incidents
+    clock: Clock
+    metrics: Metrics
+    session: boto3.Session
+    settings: Settings
+    _extra: list[Any] = field(default_factory=list)
+
+    def roots(self, channel: str = CHANNEL) -> list[SlackMessage]:
+        return self.slack.messages(channel)
+
+    def thread(self, root: SlackMessage) -> list[SlackMessage]:
+        return self.slack.thread(root.channel, root.ts)
+
+    def errors(self, kind: str) -> float:
+        value = self.metrics.registry.get_sample_value("triagebot_errors_total", {"kind": kind})
+        return value or 0.0
+
+
+def shown(message: SlackMessage) -> str:
+    """What a person reads in a message: its blocks as text, or its text."""
+    return "\n".join(blocks_text(message.blocks)) if message.blocks else message.text
+
+
+def make_alarm(
+    when: datetime,
+    state: str = "ALARM",
+    *,
+    name: str = "prod-web-5xx",
+    reason: str = "Threshold Crossed: 1 datapoint [42.0] was greater than the threshold (10.0).",
+    **fields: Any,
+) -> Alarm:
+    """A CloudWatch alarm on an ALB's 5xx count, as parse would build it."""
+    base: dict[str, Any] = {
+        "source": AlarmSource.ALARM,
+        "name": name,
+        "state": state,
+        "reason": reason,
+        "account": ACCOUNT,
+        "region": REGION,
+        "arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
+        "changed_at": when,
+        "namespace": "AWS/ApplicationELB",
+        "metric_name": "HTTPCode_Target_5XX_Count",
+        "statistic": "Sum",
+        "period_s": 60,
+        "threshold": 10.0,
+        "comparison": "GreaterThanThreshold",
+        "metric_summary": "AWS/ApplicationELB HTTPCode_Target_5XX_Count Sum > 10",
+        "dimensions": {"LoadBalancer": LB},
+        "message_id": f"{name}-{state}-{when.isoformat()}",
+    }
+    base.update(fields)
+    return Alarm(**base)
+
+
+def button_body(
+    action_id: str, value: str, *, user: str = "U0ONCALL", channel: str = CHANNEL
+) -> dict[str, Any]:
+    """A block_actions payload shaped like tests/fixtures/slack/block-actions-button.payload.json."""
+    payload = json.loads((FIXTURES / "slack" / "block-actions-button.payload.json").read_text())
+    body: dict[str, Any] = copy.deepcopy(payload)
+    body["user"]["id"] = user
+    body["channel"]["id"] = channel
+    body["container"]["channel_id"] = channel
+    body["actions"][0].update({"action_id": action_id, "value": value})
+    return body
+
+
+Build = Callable[..., Awaitable[World]]
+
+
+@pytest.fixture
+async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
+    """Build a World; keyword arguments: storm_threshold, allowed_channels."""
+    opened: list[tuple[FakeSlackApi, SqliteStore, AwsClients]] = []
+
+    async def make(*, storm_threshold: int = 5, allowed_channels: tuple[str, ...] = ()) -> World:
+        slack = FakeSlackApi()
+        await slack.start()
+        store = SqliteStore(tmp_path / f"state-{len(opened)}.db")
+        await store.start()
+        aws = AwsClients(AwsSettings(), session_factory=lambda: session)
+        opened.append((slack, store, aws))
+        settings = Settings(
+            slack=SlackSettings(default_channel=CHANNEL),
+            alarms=AlarmSettings(storm_threshold=storm_threshold),
+            access=AccessSettings(allowed_channels=allowed_channels),
+        )
+        clock = Clock()
+        metrics = Metrics()
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.base_url)
+        pacer = ChannelPacer(rate=1000.0, burst=1000)
+        registry = default_registry()
+        runs = SlackRuns(
+            Executor(registry, aws, clock=clock), store, client, pacer, metrics, clock=clock
+        )
+        incidents = Incidents(
+            settings=settings,
+            catalog=load_catalog([PLAYBOOKS], registry),
+            store=store,
+            client=client,
+            pacer=pacer,
+            runs=runs,
+            metrics=metrics,
+            aws=aws,
+            clock=clock,
+        )
+        return World(slack, store, incidents, clock, metrics, session, settings)
+
+    yield make
+    for slack, store, aws in opened:
+        await store.close()
+        aws.close()
+        await slack.stop()
