@@ -16,6 +16,7 @@ from bot.alarms.lookup import lookup_alarm
 from bot.alarms.model import Alarm
 from bot.aws import AwsClients, SessionFactory
 from bot.config import Settings
+from bot.digest.service import DigestService, process_owner
 from bot.errors import ConfigError
 from bot.executor import Executor
 from bot.metrics import Metrics
@@ -47,11 +48,16 @@ class TriageApp:
     deps: SlackDeps
     bolt: AsyncApp
     web: web.Application
+    digest: DigestService | None = None  # the daily cost digest, when [digest] is set
 
     async def start(self) -> None:
         await self.store.start()
+        if self.digest is not None:
+            await self.digest.start()
 
     async def stop(self) -> None:
+        if self.digest is not None:
+            await self.digest.stop()
         remaining = await self.tasks.drain(DRAIN_SECONDS)
         if remaining:
             log.warning(
@@ -62,9 +68,11 @@ class TriageApp:
 
     async def health(self) -> dict[str, Any]:
         store_ok = await self.store.healthy()
+        scheduler_ok = self.digest is None or self.digest.running
         return {
-            "status": "ok" if store_ok and self.tasks.accepting else "degraded",
+            "status": "ok" if store_ok and scheduler_ok and self.tasks.accepting else "degraded",
             "store": "ok" if store_ok else "unavailable",
+            "scheduler": "running" if self.digest is not None and self.digest.running else "off",
             "accepting": self.tasks.accepting,
             "runs_in_flight": self.tasks.in_flight,
             "playbooks": len(self.catalog),
@@ -98,6 +106,12 @@ def build_app(
     executor = Executor(registry, aws, clock=clock)
     runs = SlackRuns(executor, store, client, ChannelPacer(), metrics, clock=clock)
 
+    digest = (
+        DigestService(settings.digest, aws, store, client, owner=process_owner(), clock=clock)
+        if settings.digest is not None
+        else None
+    )
+
     async def find_alarm(name: str) -> Alarm | None:
         return await lookup_alarm(aws, name)
 
@@ -111,7 +125,7 @@ def build_app(
         client=client,
         metrics=metrics,
         lookup_alarm=find_alarm,
-        post_digest=None,
+        post_digest=digest.post if digest is not None else None,
         clock=clock,
     )
     bolt = build_bolt_app(deps, signing_secret=secret.get_secret_value() if secret else "")
@@ -126,6 +140,7 @@ def build_app(
         deps=deps,
         bolt=bolt,
         web=web.Application(),
+        digest=digest,
     )
     app.web = build_web_app(bolt=None if socket_mode else bolt, metrics=metrics, health=app.health)
 
