@@ -1,0 +1,217 @@
+"""The alarm inbox: every alarm message is recorded durably first, then handled exactly once.
+
+``accept`` is what ``POST /sns`` and the SQS poller call: it writes the message to the store
+(``inbox_add`` dedupes by message id) and only then may the sender be told "got it". Handling
+happens afterwards, as a tracked background task that first claims the message under a lease
+(``inbox_claim``: one winner, even across processes), then calls ``process``, then marks it
+done.
+
+When handling fails, the claim is simply left to run out: the sweeper (every minute) takes the
+message again once the lease has expired, up to ``max_attempts`` claims; then it is marked
+failed and logged. When the process dies mid-way, its claim is taken over at the next start
+(``recover``) when the claim was held by a process of this host that no longer exists, and
+otherwise by any replica's sweeper once the lease has run out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from bot.metrics import Metrics
+from bot.runs import TaskTracker
+from bot.store.base import InboxItem, Store
+
+log = logging.getLogger(__name__)
+
+Process = Callable[[str, str], Awaitable[None]]
+"""Handles one recorded message: ``process(body, message_id)``."""
+Clock = Callable[[], datetime]
+
+DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_SWEEP_SECONDS = 60.0
+_EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this) lists every claim
+
+
+def default_owner() -> str:
+    """``hostname:pid``: who holds a claim, and whether that process still exists."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_is_gone(owner: str, me: str) -> bool:
+    """True when ``owner`` names a process on this host that has ended.
+
+    A claim held by another host is never judged here: it is taken over when its lease runs
+    out. ``me`` itself counts as gone only when asked at start-up (nothing is in flight yet),
+    which the caller decides.
+    """
+    host, _, pid_text = owner.rpartition(":")
+    if host != me.rpartition(":")[0] or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return False
+
+
+class AlarmInbox:
+    """Records alarm messages durably and hands each to ``process`` exactly once."""
+
+    def __init__(
+        self,
+        store: Store,
+        process: Process,
+        tasks: TaskTracker,
+        metrics: Metrics,
+        owner: str,
+        clock: Clock = lambda: datetime.now(UTC),
+        *,
+        lease: timedelta = DEFAULT_LEASE,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        sweep_seconds: float = DEFAULT_SWEEP_SECONDS,
+    ) -> None:
+        self._store = store
+        self._process = process
+        self._tasks = tasks
+        self._metrics = metrics
+        self.owner = owner
+        self._clock = clock
+        self._lease = lease
+        self._max_attempts = max(1, max_attempts)
+        self._sweep_seconds = sweep_seconds
+        self._in_flight: set[str] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def accept(self, message_id: str, source: str, body: str) -> bool:
+        """Record the message (committed when this returns); True if it was new.
+
+        A new message is then handled in the background; a known one changes nothing.
+        """
+        new = await self._store.inbox_add(message_id, source, body, self._clock())
+        if new and self._tasks.accepting:  # while stopping, the next start picks it up
+            self._spawn(message_id, body, self._clock())
+        return new
+
+    async def recover(self) -> int:
+        """At start-up: handle every recorded message that is not finished; return how many.
+
+        Pending messages, claims whose lease ran out, and claims held by a process of this host
+        that has ended (a crash, or this same owner before a restart) are all taken again.
+        """
+        return await self._take_unfinished(startup=True)
+
+    async def sweep(self) -> int:
+        """Take messages whose claim has run out (failed attempts, replicas that died)."""
+        return await self._take_unfinished(startup=False)
+
+    def start(self) -> None:
+        """Sweep every ``sweep_seconds`` until ``stop``."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="inbox-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_seconds)
+            try:
+                await self.sweep()
+            except Exception:  # the store may be briefly unavailable; try again next time
+                log.exception("could not sweep the alarm inbox")
+                self._metrics.errors.labels("inbox").inc()
+
+    async def _take_unfinished(self, *, startup: bool) -> int:
+        now = self._clock()
+        taken = 0
+        for item in await self._store.inbox_unfinished(_EVERYTHING):
+            if item.message_id in self._in_flight:
+                continue
+            claim_at = self._claimable_at(item, now, startup=startup)
+            if claim_at is None or not self._tasks.accepting:
+                continue
+            self._spawn(item.message_id, item.body, claim_at)
+            taken += 1
+        if taken:
+            log.info("taking %d unfinished alarm messages from the inbox", taken)
+        return taken
+
+    def _claimable_at(self, item: InboxItem, now: datetime, *, startup: bool) -> datetime | None:
+        """The time to claim ``item`` at, or None when someone alive still holds it.
+
+        A dead holder's lease is treated as over: claiming "at" its end takes it over at once.
+        """
+        if item.status == "pending" or item.lease_until is None or item.lease_until <= now:
+            return now
+        gone = (startup and item.owner == self.owner) or (
+            item.owner != self.owner and holder_is_gone(item.owner, self.owner)
+        )
+        if gone:
+            log.info(
+                "taking over alarm message %s from %s, which has ended",
+                item.message_id,
+                item.owner,
+                extra={"message_id": item.message_id},
+            )
+            return max(now, item.lease_until)
+        return None
+
+    def _spawn(self, message_id: str, body: str, claim_at: datetime) -> None:
+        self._in_flight.add(message_id)
+        self._tasks.spawn(self._handle(message_id, body, claim_at), name=f"alarm-{message_id}")
+
+    async def _handle(self, message_id: str, body: str, claim_at: datetime) -> None:
+        try:
+            if not await self._store.inbox_claim(message_id, self.owner, self._lease, claim_at):
+                return  # another worker holds it, or it is already done
+            try:
+                await self._process(body, message_id)
+            except Exception as exc:
+                await self._failed(message_id, exc)
+                return
+            await self._store.inbox_done(message_id)
+        except Exception:  # the store itself failed: the claim runs out and is retried
+            log.exception(
+                "alarm message %s: inbox bookkeeping failed; it will be retried",
+                message_id,
+                extra={"message_id": message_id},
+            )
+            self._metrics.errors.labels("inbox").inc()
+        finally:
+            self._in_flight.discard(message_id)
+
+    async def _failed(self, message_id: str, exc: Exception) -> None:
+        self._metrics.errors.labels("alarm").inc()
+        item = await self._store.inbox_get(message_id)
+        attempts = item.attempts if item is not None else self._max_attempts
+        if attempts < self._max_attempts:
+            log.warning(
+                "alarm message %s failed (attempt %d of %d); retrying when its lease ends",
+                message_id,
+                attempts,
+                self._max_attempts,
+                exc_info=exc,
+                extra={"message_id": message_id},
+            )
+            return
+        log.error(
+            "alarm message %s failed %d times; giving up",
+            message_id,
+            attempts,
+            exc_info=exc,
+            extra={"message_id": message_id},
+        )
+        await self._store.inbox_failed(message_id, f"{type(exc).__name__}: {exc}"[:500])

@@ -1,0 +1,191 @@
+"""The SQS poller: alarms from a queue subscribed to the alarm topic (``[sqs] queue_url``).
+
+Long polling (20 s, up to 10 messages a call) through ``AwsClients.call``, so boto3 never runs
+on the event loop. A body is either an SNS envelope (raw message delivery off), verified when
+it carries a signature and deduplicated by its SNS MessageId — the same alarm delivered to
+``POST /sns`` as well is handled once — or the alarm itself (raw message delivery on),
+deduplicated by the SQS MessageId.
+
+A message is deleted as soon as the inbox has durably recorded it. From then on the inbox owns
+exactly-once (claims under a lease, redone after a crash), so the message need not stay hidden
+in the queue for as long as its playbook runs and no visibility has to be extended. A message
+that fails verification is not deleted: it comes back after the visibility timeout and, when
+it keeps failing, the queue's redrive policy moves it to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from typing import Any
+
+from bot.alarms.ingest import AlarmInbox
+from bot.alarms.sns import (
+    MESSAGE_TYPES,
+    CertificateStore,
+    CertificateUnavailable,
+    MalformedMessage,
+    verify,
+)
+from bot.aws import AwsClients
+from bot.errors import SignatureInvalid
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+_QUEUE_REGION = re.compile(r"^https?://sqs[.-]([a-z]{2}(?:-[a-z]+)+-\d{1,2})\.amazonaws\.com")
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def queue_region(queue_url: str, default: str) -> str:
+    """``https://sqs.eu-west-1.amazonaws.com/1234/alarms`` → ``eu-west-1``; else ``default``."""
+    found = _QUEUE_REGION.match(queue_url)
+    return found.group(1) if found else default
+
+
+def sns_envelope(body: str) -> dict[str, Any] | None:
+    """The SNS envelope an SQS body holds, or None under raw message delivery."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(value, dict) and value.get("Type") in MESSAGE_TYPES and "Message" in value:
+        return value
+    return None
+
+
+class SqsPoller:
+    """Receives alarm messages from one queue into the inbox until stopped."""
+
+    def __init__(
+        self,
+        aws: AwsClients,
+        queue_url: str,
+        inbox: AlarmInbox,
+        certs: CertificateStore,
+        metrics: Metrics,
+        *,
+        wait_seconds: int = 20,
+        max_messages: int = 10,
+    ) -> None:
+        self._aws = aws
+        self._queue_url = queue_url
+        self._target = aws.target(queue_region(queue_url, aws.default_region))
+        self._inbox = inbox
+        self._certs = certs
+        self._metrics = metrics
+        self._wait = wait_seconds
+        self._max = max_messages
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sqs-poller")
+            log.info("polling %s for alarms", self._queue_url)
+
+    async def stop(self) -> None:
+        """Stop polling; a receive in flight is abandoned (its messages come back later)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                await self.poll_once()
+                backoff = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not receive from %s: %s", self._queue_url, exc)
+                self._metrics.errors.labels("sqs").inc()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def poll_once(self) -> int:
+        """One long-polling receive; each message recorded (then deleted) or left. Returns how
+        many messages were received."""
+        answer = await self._aws.call(
+            "sqs",
+            "receive_message",
+            self._target,
+            QueueUrl=self._queue_url,
+            WaitTimeSeconds=self._wait,
+            MaxNumberOfMessages=self._max,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = answer.get("Messages", [])
+        for message in messages:
+            try:
+                await self._take(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one message never stops the others; it comes back later
+                log.exception("could not take SQS message %s", message.get("MessageId"))
+                self._metrics.errors.labels("sqs").inc()
+        return len(messages)
+
+    async def _take(self, message: dict[str, Any]) -> None:
+        body = str(message.get("Body", ""))
+        sqs_id = str(message.get("MessageId", ""))
+        receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+        envelope = sns_envelope(body)
+        key = sqs_id
+        if envelope is not None:
+            if "Signature" in envelope or "SignatureVersion" in envelope:
+                outcome = await self._verify(envelope)
+                if outcome is not None:
+                    log.warning(
+                        "leaving SQS message %s in the queue (received %s times): %s; "
+                        "the queue's redrive policy takes it when it keeps failing",
+                        sqs_id,
+                        receives,
+                        outcome,
+                    )
+                    return
+            if envelope["Type"] != "Notification":
+                log.info(
+                    "SQS message %s is an SNS %s, not an alarm; deleting it",
+                    sqs_id,
+                    envelope["Type"],
+                )
+                await self._delete(message)
+                self._metrics.alarms_received.labels("sqs", "ignored").inc()
+                return
+            key = str(envelope.get("MessageId") or sqs_id)
+        new = await self._inbox.accept(key, "sqs", body)
+        self._metrics.alarms_received.labels("sqs", "recorded" if new else "duplicate").inc()
+        await self._delete(message)
+
+    async def _verify(self, envelope: dict[str, Any]) -> str | None:
+        """None when the envelope verifies, else why not (and counted)."""
+        try:
+            await verify(envelope, self._certs)
+        except CertificateUnavailable as exc:
+            self._metrics.alarms_received.labels("sqs", "certificate_unavailable").inc()
+            return exc.user_message
+        except MalformedMessage as exc:
+            self._metrics.alarms_received.labels("sqs", "malformed").inc()
+            return exc.user_message
+        except SignatureInvalid as exc:
+            self._metrics.alarms_received.labels("sqs", "bad_signature").inc()
+            return exc.user_message
+        except UnicodeEncodeError:
+            self._metrics.alarms_received.labels("sqs", "malformed").inc()
+            return "the envelope holds text that is not Unicode"
+        return None
+
+    async def _delete(self, message: dict[str, Any]) -> None:
+        await self._aws.call(
+            "sqs",
+            "delete_message",
+            self._target,
+            QueueUrl=self._queue_url,
+            ReceiptHandle=message["ReceiptHandle"],
+        )
