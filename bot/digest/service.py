@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -245,3 +247,8 @@ class DigestService:
                 posted.digest.report_date,
                 posted.channel,
             )
+
+
+def process_owner() -> str:
+    """``hostname:pid``: who claimed a digest attempt, as the store records it."""
+    return f"{socket.gethostname()}:{os.getpid()}"

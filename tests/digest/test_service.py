@@ -13,12 +13,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import boto3
 import pytest
+import requests
+from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.app import build_app
 from bot.aws import AwsClients
-from bot.config import AwsSettings, DigestSettings
+from bot.config import AwsSettings, DigestSettings, load_settings
 from bot.digest.schedule import (
     LAST_POSTED,
     POST_DEADLINE,
@@ -27,11 +31,14 @@ from bot.digest.schedule import (
     attempts_key,
 )
 from bot.digest.service import DigestService
+from bot.fakes.moto_server import free_port
 from bot.fakes.slack_api import FakeSlackApi, SlackMessage
 from bot.fakes.slack_model import blocks_text
 from bot.store.sqlite import SqliteStore
 from tests.digest import seed
 from tests.fakes.aws_hooks import AwsFault, fake_operation
+from tests.slack.harness import BOT_TOKEN, SIGNING_SECRET, Harness, write_config
+from tests.slack.harness import CHANNEL as HARNESS_CHANNEL
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CHANNEL = "C0COSTS"
@@ -304,3 +311,71 @@ async def test_text_for_the_cli(w: World) -> None:
     text = await service.text()
     assert text.startswith(f"{TITLE}\n")
     assert "Forecast for March: $8,031.12 ($5,600.12 forecast for the remaining 21 days)" in text
+
+
+# The running app: /triage cost and /healthz, against moto server and the fake Slack over HTTP.
+
+
+@pytest.fixture
+async def app_with_digest(tmp_path: Path, moto_url: str) -> AsyncIterator[Harness]:
+    requests.post(
+        f"{moto_url}/moto-api/static/ce/cost-and-usage-results",
+        json={"results": [seed.daily_by_service(), seed.month_to_date()]},
+        timeout=5,
+    ).raise_for_status()
+    slack = FakeSlackApi()
+    await slack.start()
+    digest = f'[digest]\ncron = "0 9 * * *"\ntimezone = "Europe/Berlin"\nchannel = "{CHANNEL}"\n'
+    settings = load_settings(
+        write_config(tmp_path, digest),
+        env={
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.base_url,
+            "AWS_ENDPOINT_URL": moto_url,
+        },
+    )
+    # 08:00 in Berlin on the morning of 2025-03-11: the scheduled digest is not due yet
+    app = build_app(settings, clock=Clock(berlin(DAY, 8, 0)))
+    runner = web.AppRunner(app.web, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with aiohttp.ClientSession() as http:
+        yield Harness(
+            slack=slack,
+            app=app,
+            url=f"http://127.0.0.1:{port}",
+            http=http,
+            incident=None,  # type: ignore[arg-type]
+        )
+    await runner.cleanup()
+    await slack.stop()
+
+
+async def test_triage_cost_posts_the_digest_and_the_chart_into_the_channel(
+    app_with_digest: Harness,
+) -> None:
+    h = app_with_digest
+    status, reply = await h.command("cost", channel=HARNESS_CHANNEL)
+    assert status == 200 and reply == {}
+    await h.slack.wait_for(lambda c: c.method == "files.completeUploadExternal", timeout=60)
+
+    [message] = h.slack.messages(HARNESS_CHANNEL)
+    assert message.text == f"{TITLE}: $297.25 (+$62.50 (+27%) vs the day before)"
+    text = "\n".join(blocks_text(message.blocks))
+    assert "Yesterday: $297.25" in text and "AWS Lambda" in text
+    [reply_message] = h.slack.thread(HARNESS_CHANNEL, message.ts)
+    [file] = [h.slack.files[f] for f in reply_message.file_ids]
+    assert file.filename == "aws-spend-2025-03-10.png" and file.completed
+    # on demand only: the scheduled digest channel got nothing
+    assert h.slack.messages(CHANNEL) == []
+
+
+async def test_healthz_reports_the_scheduler_running(app_with_digest: Harness) -> None:
+    async with app_with_digest.http.get(f"{app_with_digest.url}/healthz") as response:
+        body = await response.json()
+    assert response.status == 200
+    assert body["status"] == "ok" and body["scheduler"] == "running"
+    await app_with_digest.app.stop()
+    assert (await app_with_digest.app.health())["scheduler"] == "off"
