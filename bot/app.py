@@ -12,13 +12,19 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alarms.dispatch import AlarmDispatch
+from bot.alarms.ingest import AlarmInbox, default_owner
 from bot.alarms.lookup import lookup_alarm
 from bot.alarms.model import Alarm
+from bot.alarms.sns import CertificateStore
+from bot.alarms.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
+from bot.alarms.sqs import SqsPoller
 from bot.aws import AwsClients, SessionFactory
 from bot.config import Settings
 from bot.digest.service import DigestService, process_owner
 from bot.errors import ConfigError
 from bot.executor import Executor
+from bot.incidents import Incidents
 from bot.metrics import Metrics
 from bot.playbooks.catalog import Catalog, load_catalog
 from bot.runs import SlackRuns, TaskTracker
@@ -49,15 +55,27 @@ class TriageApp:
     bolt: AsyncApp
     web: web.Application
     digest: DigestService | None = None  # the daily cost digest, when [digest] is set
+    incidents: Incidents | None = None
+    inbox: AlarmInbox | None = None  # alarms from POST /sns and SQS, recorded before handled
+    sqs: SqsPoller | None = None  # when [sqs] queue_url is set
 
     async def start(self) -> None:
         await self.store.start()
         if self.digest is not None:
             await self.digest.start()
+        if self.inbox is not None:
+            await self.inbox.recover()  # alarms recorded but not finished before a restart
+            self.inbox.start()
+        if self.sqs is not None:
+            self.sqs.start()
 
     async def stop(self) -> None:
         if self.digest is not None:
             await self.digest.stop()
+        if self.sqs is not None:
+            await self.sqs.stop()
+        if self.inbox is not None:
+            await self.inbox.stop()
         remaining = await self.tasks.drain(DRAIN_SECONDS)
         if remaining:
             log.warning(
@@ -85,6 +103,7 @@ def build_app(
     session_factory: SessionFactory | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     socket_mode: bool = False,
+    sns_confirm: ConfirmFetch = fetch_confirmation,
 ) -> TriageApp:
     """Wire the bot. Raises PlaybookInvalid for a broken playbook and ConfigError for missing
     secrets — before anything listens."""
@@ -104,7 +123,30 @@ def build_app(
     client = make_web_client(settings)
     tasks = TaskTracker()
     executor = Executor(registry, aws, clock=clock)
-    runs = SlackRuns(executor, store, client, ChannelPacer(), metrics, clock=clock)
+    pacer = ChannelPacer()
+    runs = SlackRuns(executor, store, client, pacer, metrics, clock=clock)
+    incidents = Incidents(
+        settings=settings,
+        catalog=catalog,
+        store=store,
+        client=client,
+        pacer=pacer,
+        runs=runs,
+        metrics=metrics,
+        aws=aws,
+        clock=clock,
+    )
+    inbox = AlarmInbox(store, AlarmDispatch(incidents), tasks, metrics, default_owner(), clock)
+    certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir))
+    sns = SnsEndpoint(
+        topic_arns=settings.sns.topic_arns,
+        certs=certs,
+        inbox=inbox,
+        metrics=metrics,
+        confirm=sns_confirm,
+    )
+    queue_url = settings.sqs.queue_url if settings.sqs is not None else ""
+    sqs = SqsPoller(aws, queue_url, inbox, certs, metrics) if queue_url else None
 
     digest = (
         DigestService(settings.digest, aws, store, client, owner=process_owner(), clock=clock)
@@ -128,7 +170,11 @@ def build_app(
         post_digest=digest.post if digest is not None else None,
         clock=clock,
     )
-    bolt = build_bolt_app(deps, signing_secret=secret.get_secret_value() if secret else "")
+    bolt = build_bolt_app(
+        deps,
+        signing_secret=secret.get_secret_value() if secret else "",
+        incident_actions=incidents.on_button,
+    )
     app = TriageApp(
         settings=settings,
         catalog=catalog,
@@ -141,8 +187,13 @@ def build_app(
         bolt=bolt,
         web=web.Application(),
         digest=digest,
+        incidents=incidents,
+        inbox=inbox,
+        sqs=sqs,
     )
-    app.web = build_web_app(bolt=None if socket_mode else bolt, metrics=metrics, health=app.health)
+    app.web = build_web_app(
+        bolt=None if socket_mode else bolt, metrics=metrics, health=app.health, sns_handler=sns
+    )
 
     async def on_startup(_: web.Application) -> None:
         await app.start()
