@@ -211,7 +211,7 @@ def _key_table(keys: Sequence[tuple[str, str]], model: type[BaseModel]) -> str:
     fields = {field.alias or name: field for name, field in model.model_fields.items()}
     rows = ["| key | meaning | default |", "|---|---|---|"]
     for key, meaning in keys:
-        rows.append(f"| `{key}` | {_cell(meaning)} | {_default(fields[key])} |")
+        rows.append(f"| `{key}` | {_cell(meaning)} | {field_default(fields[key])} |")
     return "\n".join(rows) + "\n"
 
 
@@ -233,7 +233,7 @@ def _step_entry(step_type: StepType[Any]) -> str:
         lines += ["| parameter | type | default | description |", "|---|---|---|---|"]
         for name, field in fields.items():
             lines.append(
-                f"| `{field.alias or name}` | {_cell(_field_type(field))} | {_default(field)} "
+                f"| `{field.alias or name}` | {_cell(field_type(field))} | {field_default(field)} "
                 f"| {_cell(field.description or '')} |"
             )
     else:
@@ -245,7 +245,7 @@ def _step_entry(step_type: StepType[Any]) -> str:
     return "\n".join(lines)
 
 
-def _field_type(field: FieldInfo) -> str:
+def field_type(field: FieldInfo) -> str:
     text = _type_name(field.annotation)
     bounds = [_bound(item) for item in field.metadata]
     bounds = [b for b in bounds if b]
@@ -300,7 +300,7 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _default(field: FieldInfo) -> str:
+def field_default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)

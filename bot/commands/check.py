@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from bot.config import Settings
-from bot.playbooks.catalog import check_paths, load_catalog
 from bot.errors import PlaybookInvalid, did_you_mean
+from bot.playbooks.catalog import check_paths, load_catalog
 from bot.steps import default_registry
 
 
@@ -40,7 +40,8 @@ def _route_problems(settings: Settings) -> list[str]:
     for index, route in enumerate(settings.routes, start=1):
         if route.playbook not in catalog.names():
             hint = did_you_mean(route.playbook, catalog.names())
+            name = route.playbook
             problems.append(
-                f"{where}: route {index} names playbook `{route.playbook}`, which does not exist.{hint}"
+                f"{where}: route {index} names playbook `{name}`, which does not exist.{hint}"
             )
     return problems

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from bot.config import Settings
+from bot.docs import field_default, field_type
 from bot.iam_policy import build_policy
 from bot.playbooks.catalog import load_catalog
 from bot.steps import default_registry
@@ -26,21 +28,19 @@ async def steps(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def describe_step(step: StepType) -> str:  # type: ignore[type-arg]
+def describe_step(step: StepType[Any]) -> str:
+    """A step as ``triagebot steps`` lists it: summary, parameters, IAM actions."""
     lines = [f"{step.name}{'  (mutating)' if step.mutating else ''}", f"  {step.summary}"]
     fields = step.params.model_fields
     if fields:
         lines.append("  parameters:")
         for name, field in fields.items():
-            required = field.is_required()
-            default = (
-                "required"
-                if required
-                else f"default {field.get_default(call_default_factory=True)!r}"
-            )
-            kind = getattr(field.annotation, "__name__", str(field.annotation)).replace(
-                "typing.", ""
-            )
+            default = field_default(field).replace("`", "")
+            if default == "—":
+                default = "optional"
+            elif default != "required":
+                default = f"default {default}"
+            kind = field_type(field).replace("`", "")
             description = f" — {field.description}" if field.description else ""
             lines.append(f"    {field.alias or name}: {kind}, {default}{description}")
     lines.append(f"  IAM: {', '.join(step.permissions)}")

@@ -12,7 +12,7 @@ from bot.alarms.model import Alarm
 from bot.alarms.parse import parse_notification, unwrap_envelope
 from bot.aws import AwsClients
 from bot.config import Settings
-from bot.errors import UsageError
+from bot.errors import ParamError, UnknownPlaybook, UsageError
 from bot.executor import Executor
 from bot.playbooks.catalog import load_catalog
 from bot.playbooks.loader import load_playbook
@@ -26,15 +26,19 @@ from bot.steps.registry import Registry
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     registry = default_registry()
-    playbook = _playbook(args.playbook, settings, registry)
     alarm = read_alarm(Path(args.alarm)) if args.alarm else None
     raw = dict(_key_value(item) for item in args.param)
-    aws = AwsClients(settings.aws, endpoint_url=settings.aws_endpoint_url)
     try:
-        executor = Executor(registry, aws)
+        playbook = _playbook(args.playbook, settings, registry)
         context: dict[str, Any] = {"alarm": alarm.template_context() if alarm else None}
         params = resolve_params(playbook, raw, context)
-        result = await executor.run(playbook, params, alarm=alarm, requested_by="cli")
+    except (UnknownPlaybook, ParamError) as exc:
+        raise UsageError(exc.user_message) from exc
+    aws = AwsClients(settings.aws, endpoint_url=settings.aws_endpoint_url)
+    try:
+        result = await Executor(registry, aws).run(
+            playbook, params, alarm=alarm, requested_by="cli"
+        )
     finally:
         aws.close()
     if args.format == "json":

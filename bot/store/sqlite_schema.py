@@ -24,10 +24,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             thread_ts TEXT NOT NULL DEFAULT ''
         )""",
         "CREATE INDEX runs_by_channel ON runs (channel, started_at)",
-        """CREATE TABLE run_outputs (
-            run_id TEXT PRIMARY KEY,
-            output TEXT NOT NULL
-        )""",
         """CREATE TABLE inbox (
             message_id TEXT PRIMARY KEY,
             source TEXT NOT NULL,
@@ -74,6 +70,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             key TEXT PRIMARY KEY,
             owner TEXT NOT NULL,
             claimed_at INTEGER NOT NULL
+        )""",
+    ),
+    # 2: the full text output of each run, for the *Details* button
+    (
+        """CREATE TABLE run_outputs (
+            run_id TEXT PRIMARY KEY,
+            output TEXT NOT NULL
         )""",
     ),
 )

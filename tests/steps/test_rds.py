@@ -140,4 +140,4 @@ async def test_access_denied_names_the_action_and_principal(session: boto3.Sessi
     with pytest.raises(StepError) as raised:
         await run(instance, context(session), db_instance="orders-db")
     assert "arn:aws:sts::123456789012:assumed-role/triage/bot" in raised.value.user_message
-    assert "`rds:DescribeDbInstances`" in raised.value.user_message
+    assert "`rds:DescribeDBInstances`" in raised.value.user_message

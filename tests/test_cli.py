@@ -1,0 +1,194 @@
+"""The `triagebot` command as a user runs it: a subprocess, its exit code and its output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.fakes.seed import seed_incident
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def triagebot(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or ROOT,
+    )
+
+
+def test_run_alb_errors_prints_the_unhealthy_targets_with_reasons(moto_url: str) -> None:
+    incident = seed_incident(moto_url)
+    done = triagebot(
+        "run",
+        "alb-errors",
+        "--param",
+        f"load_balancer={incident.load_balancer}",
+        env={"AWS_ENDPOINT_URL": moto_url},
+    )
+    assert done.returncode == 0, done.stderr
+    stopped = incident.instances[0]
+    assert (
+        f"{stopped}:8080 in prod-web-tg is unused (Target.InvalidState: Target is in the stopped state)"
+        in done.stdout
+    )
+    assert "ALB 5xx errors" in done.stdout and "load_balancer=prod-web" in done.stdout
+
+
+def test_run_accepts_the_cloudwatch_dimension_form(moto_url: str) -> None:
+    incident = seed_incident(moto_url)
+    done = triagebot(
+        "run",
+        "alb-errors",
+        "--param",
+        f"load_balancer={incident.load_balancer_dimension}",
+        "--format",
+        "json",
+        env={"AWS_ENDPOINT_URL": moto_url},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    [targets] = [s for s in result["steps"] if s["step_id"] == "targets"]
+    assert targets["data"]["by_state"] == {"healthy": 2, "unused": 1}
+
+
+def test_run_with_an_alarm_file_takes_defaults_from_it(moto_url: str, tmp_path: Path) -> None:
+    incident = seed_incident(moto_url)
+    alarm = json.loads(
+        (FIXTURES / "sns" / "http-notification-alarm-ec2-cpu-alarm.json").read_text()
+    )
+    message = json.loads(alarm["Message"])
+    message["Trigger"]["Dimensions"] = [
+        {"name": "LoadBalancer", "value": incident.load_balancer_dimension}
+    ]
+    message["AlarmArn"] = incident.alarm_arn
+    message["Region"] = "US East (N. Virginia)"
+    alarm["Message"] = json.dumps(message)
+    path = tmp_path / "alarm.json"
+    path.write_text(json.dumps(alarm))
+    done = triagebot(
+        "run",
+        "alb-errors",
+        "--alarm",
+        str(path),
+        "--format",
+        "blocks",
+        env={"AWS_ENDPOINT_URL": moto_url},
+    )
+    assert done.returncode == 0, done.stderr
+    blocks = json.loads(done.stdout)
+    assert blocks[0]["type"] == "header"
+    assert incident.instances[0] in json.dumps(blocks), json.dumps(blocks, indent=1)
+
+
+def test_run_unknown_playbook_is_a_usage_error() -> None:
+    done = triagebot("run", "alb-erors")
+    assert done.returncode == 2
+    assert "There is no playbook `alb-erors`. Did you mean `alb-errors`?" in done.stderr
+
+
+def test_run_bad_param_is_a_usage_error() -> None:
+    done = triagebot("run", "alb-errors", "--param", "nonsense")
+    assert done.returncode == 2 and "should look like key=value" in done.stderr
+    done = triagebot("run", "alb-errors", "--param", "lookback=soon", "--param", "load_balancer=x")
+    assert done.returncode == 2 and "lookback" in done.stderr
+
+
+def test_run_missing_required_param_says_how_to_give_it() -> None:
+    done = triagebot("run", "alb-errors")
+    assert done.returncode == 2 and "load_balancer" in done.stderr
+
+
+def test_bad_usage_exits_2() -> None:
+    done = triagebot("run")
+    assert done.returncode == 2 and "playbook" in done.stderr
+    done = triagebot("nosuchverb")
+    assert done.returncode == 2
+
+
+def test_check_shipped_playbooks_pass() -> None:
+    done = triagebot("check", "playbooks/")
+    assert done.returncode == 0, done.stdout
+    assert "valid" in done.stdout
+
+
+def test_check_reports_every_problem_as_file_line_col() -> None:
+    done = triagebot("check", str(FIXTURES / "playbooks" / "invalid"))
+    assert done.returncode == 1
+    lines = [line for line in done.stdout.splitlines() if line.startswith(str(FIXTURES))]
+    assert len(lines) >= 20
+    for line in lines:
+        path, row, col, message = line.split(":", 3)
+        assert (
+            path.endswith((".yaml", ".yml")) and row.isdigit() and col.isdigit() and message.strip()
+        )
+    assert "did you mean" in done.stdout.lower()
+
+
+def test_check_reports_a_bad_config_and_routes(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[[routes]]\nplaybook = "alb-eror"\n')
+    done = triagebot("check", "--config", str(config))
+    assert done.returncode == 1
+    assert (
+        "route 1 names playbook `alb-eror`, which does not exist. Did you mean `alb-errors`?"
+        in done.stdout
+    )
+    config.write_text("[server]\nprot = 1\n")
+    done = triagebot("check", "--config", str(config))
+    assert done.returncode == 1 and f"{config}:2:1: unknown key `server.prot`" in done.stderr
+
+
+def test_steps_lists_every_step_with_params_and_iam() -> None:
+    done = triagebot("steps")
+    assert done.returncode == 0
+    section = done.stdout.split("elbv2.target_health\n", 1)[1].split("\n\n", 1)[0]
+    assert "load_balancer: string (optional), optional" in section, section
+    assert "elasticloadbalancing:DescribeTargetHealth" in section, section
+
+
+def test_iam_policy_is_read_only_and_covers_the_playbooks(tmp_path: Path) -> None:
+    done = triagebot("iam-policy")
+    assert done.returncode == 0
+    policy = json.loads(done.stdout)
+    [read] = policy["Statement"]
+    actions = set(read["Action"])
+    assert {
+        "elasticloadbalancing:DescribeTargetHealth",
+        "cloudtrail:LookupEvents",
+        "health:DescribeEvents",
+    } <= actions
+    assert not any(
+        a.split(":")[1].startswith(("Delete", "Put", "Create", "Update", "Terminate"))
+        for a in actions
+    )
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[digest]\nchannel = "C1"\n[sqs]\nqueue_url = "https://sqs.eu-west-1.amazonaws.com/111122223333/alarms"\n'
+        '[[aws.accounts]]\nname = "prod"\nrole_arn = "arn:aws:iam::111122223333:role/triagebot-read"\n'
+    )
+    policy = json.loads(triagebot("iam-policy", "--config", str(config)).stdout)
+    sids = {s["Sid"]: s for s in policy["Statement"]}
+    assert "ce:GetCostAndUsage" in sids["TriagebotCostDigest"]["Action"]
+    assert sids["TriagebotAlarmQueue"]["Resource"] == "arn:aws:sqs:eu-west-1:111122223333:alarms"
+    assert sids["TriagebotAssumeAccountRoles"]["Resource"] == [
+        "arn:aws:iam::111122223333:role/triagebot-read"
+    ]
+
+
+def test_config_from_environment_variable(tmp_path: Path) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text("[server]\nport = 99999\n")
+    done = triagebot("check", env={"TRIAGEBOT_CONFIG": str(config)})
+    assert done.returncode == 1 and "server.port" in done.stderr
