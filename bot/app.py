@@ -16,7 +16,7 @@ from bot.alarms.dispatch import AlarmDispatch
 from bot.alarms.ingest import AlarmInbox, default_owner
 from bot.alarms.lookup import lookup_alarm
 from bot.alarms.model import Alarm
-from bot.alarms.sns import CertificateStore
+from bot.alarms.sns import CertificateStore, Fetch
 from bot.alarms.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
 from bot.alarms.sqs import SqsPoller
 from bot.aws import AwsClients, SessionFactory
@@ -104,9 +104,11 @@ def build_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     socket_mode: bool = False,
     sns_confirm: ConfirmFetch = fetch_confirmation,
+    sns_cert_fetch: Fetch | None = None,
 ) -> TriageApp:
     """Wire the bot. Raises PlaybookInvalid for a broken playbook and ConfigError for missing
-    secrets — before anything listens."""
+    secrets — before anything listens. ``sns_confirm`` and ``sns_cert_fetch`` stand in for the
+    GETs to SNS (confirming a subscription, fetching a signing certificate) in tests."""
     secret = settings.secrets.slack_signing_secret
     if settings.secrets.slack_bot_token is None or (secret is None and not socket_mode):
         raise ConfigError(
@@ -137,7 +139,7 @@ def build_app(
         clock=clock,
     )
     inbox = AlarmInbox(store, AlarmDispatch(incidents), tasks, metrics, default_owner(), clock)
-    certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir))
+    certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
     sns = SnsEndpoint(
         topic_arns=settings.sns.topic_arns,
         certs=certs,
