@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 TICK = timedelta(minutes=1)  # how often the service asks whether a digest is due
 POST_TIMEOUT = timedelta(minutes=5)  # building the digest and posting its message
 CHART_TIMEOUT = timedelta(minutes=2)  # drawing and uploading the chart
+STOP_TIMEOUT = timedelta(seconds=20)  # how long stop() waits for a digest being posted
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,21 @@ class DigestService:
             self._settings.channel or "(no channel)",
         )
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: timedelta = STOP_TIMEOUT) -> None:
+        """Stop the scheduler, first letting a digest being posted finish (up to ``timeout``):
+        cancelled mid-post, it would be left for another process to take over and, if Slack
+        already had the message, posted twice."""
         scheduler, self._scheduler = self._scheduler, None
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
+        if scheduler is None or not scheduler.running:
+            return
+        scheduler.pause()
+        try:
+            async with asyncio.timeout(timeout.total_seconds()), self._tick_lock:
+                pass
+        except TimeoutError:
+            log.warning("stopping while the digest is still being posted")
+        scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
 
     @property
     def running(self) -> bool:

@@ -7,6 +7,8 @@ The seeded bill (tests/digest/seed.py) is the one the digest of 2025-03-11 repor
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -43,6 +45,7 @@ from tests.slack.harness import CHANNEL as HARNESS_CHANNEL
 BERLIN = ZoneInfo("Europe/Berlin")
 CHANNEL = "C0COSTS"
 DAY = seed.SENT_ON  # 2025-03-11: the digest reports 2025-03-10
+ARN = "arn:aws:iam::123456789012:user/triagebot"
 TITLE = "AWS spend for Mon 10 Mar 2025"
 SETTINGS = DigestSettings(cron="0 9 * * *", timezone="Europe/Berlin", channel=CHANNEL)
 
@@ -311,6 +314,28 @@ async def test_text_for_the_cli(w: World) -> None:
     text = await service.text()
     assert text.startswith(f"{TITLE}\n")
     assert "Forecast for March: $8,031.12 ($5,600.12 forecast for the remaining 21 days)" in text
+
+
+async def test_stop_lets_a_digest_being_posted_finish(w: World, session: boto3.Session) -> None:
+    started = threading.Event()
+
+    def slow_identity(request: dict[str, object]) -> dict[str, object]:
+        started.set()
+        time.sleep(1.0)  # on the AWS thread pool: the digest is still being built
+        return {"UserId": "AIDAEXAMPLE", "Account": "123456789012", "Arn": ARN}
+
+    fake_operation(session, "sts", "GetCallerIdentity", slow_identity)
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 20))
+    service = await w.service(clock)
+    await service.start()
+    assert await asyncio.to_thread(started.wait, 10)
+
+    await service.stop()
+
+    assert not service.running
+    assert len(w.digests()) == 1
+    assert await (await w.store()).schedule_get(LAST_POSTED) == DAY.isoformat()
 
 
 # The running app: /triage cost and /healthz, against moto server and the fake Slack over HTTP.
