@@ -69,8 +69,10 @@ class TaskTracker:
     async def drain(self, timeout: float) -> int:
         """Stop accepting; wait up to ``timeout`` s for tasks in flight; return how many remain."""
         self.accepting = False
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks and loop.time() < deadline:  # tasks may start tasks: wait for those too
+            await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
         return len(self._tasks)
 
 
@@ -95,14 +97,13 @@ class SlackRuns:
         self._clock = clock
 
     def live_message(self, channel: str, thread_ts: str | None, user: str) -> LiveMessage:
-        requested_by = "" if user == "alarm" else f"<@{user}>"
         return LiveMessage(
             self._client,
             self._pacer,
             self._metrics,
             channel,
             thread_ts=thread_ts,
-            requested_by=requested_by,
+            requested_by=user,
         )
 
     async def run(self, request: RunRequest) -> RunResult:

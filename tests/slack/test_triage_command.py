@@ -201,7 +201,9 @@ async def test_modal_round_trip(harness: Harness) -> None:
             },
         }
 
-    status, body = await harness.post(payload_body(submission("alb-errors", "lookback=soon")))
+    status, body = await harness.post(
+        payload_body(submission("alb-errors", "load_balancer=prod-web lookback=soon"))
+    )
     answer = json.loads(body)
     assert answer["response_action"] == "errors" and "lookback" in answer["errors"]["params"]
 
@@ -226,7 +228,13 @@ async def test_rerun_and_details_buttons(harness: Harness) -> None:
     )
     await harness.settle()
     replies = harness.slack.thread(CHANNEL, record.message_ts)
-    assert any("Recent changes" in _text_of(r.blocks) for r in replies if r.ts != record.message_ts)
+    assert any(
+        "Recent changes" in _text_of(r.blocks) for r in replies if r.ts != record.message_ts
+    ), (
+        harness.slack.transcript(CHANNEL),
+        harness.slack.workspace.ephemerals,
+        harness.slack.calls[-3:],
+    )
     runs = await harness.app.store.recent_runs(CHANNEL, 5)
     assert len(runs) == 2 and runs[0].source == "button" and runs[0].params == {"lookback": "15m"}
 
