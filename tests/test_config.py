@@ -70,7 +70,7 @@ def test_bad_duration_and_timezone(tmp_path: Path) -> None:
 def test_secrets_only_from_environment_and_never_printed(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[slack]\nbot_token = "xoxb-in-file"\n')
-    with pytest.raises(ConfigError, match="unknown key `slack.bot_token`"):
+    with pytest.raises(ConfigError, match=r"unknown key `slack\.bot_token`"):
         load_settings(path, env={})
     settings = load_settings(
         None, env={"SLACK_BOT_TOKEN": "xoxb-secret", "SLACK_SIGNING_SECRET": "s3cr3t"}

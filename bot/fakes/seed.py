@@ -32,7 +32,7 @@ def seed_incident(endpoint_url: str | None, region: str = "us-east-1") -> Seeded
     """Create the incident's resources; returns their names and ids."""
 
     def client(service: str) -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
     ec2, elbv2, cloudwatch = client("ec2"), client("elbv2"), client("cloudwatch")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
