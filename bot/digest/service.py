@@ -152,6 +152,8 @@ class DigestService:
         scheduler.add_job(self.tick, id="digest-startup", **common)  # no trigger: run now
         scheduler.start()
         self._scheduler = scheduler
+        if not self._settings.channel:
+            log.warning("digest.channel is empty: the scheduled digest will not be posted")
         log.info(
             "digest scheduled at %r in %s, to %s",
             self._settings.cron,
@@ -201,8 +203,7 @@ class DigestService:
         if day is None:
             return None
         if not self._settings.channel:
-            log.warning("digest for %s is due but digest.channel is empty; not posting", day)
-            return None
+            return None  # start() said so once
         attempts = Attempts.decode(await store.schedule_get(attempts_key(day)))
         if not attempts.may_start(now):
             return None
