@@ -107,7 +107,7 @@ def alarm_chart_png(alarm: Alarm, points: MetricPoints) -> bytes:
     axes.grid(alpha=0.3)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
-    axes.legend(loc="upper left", fontsize=8, frameon=False)
+    axes.legend(loc="best", fontsize=8, frameon=False)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

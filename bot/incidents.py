@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import incident_messages as msg
@@ -54,11 +55,12 @@ from bot.store.base import Incident, Store
 log = logging.getLogger(__name__)
 
 MUTE_FOR = timedelta(hours=1)
+ROOT_LEASE = timedelta(seconds=60)  # one replica posts a root at a time; outlives a slow post
 LAST_SEEN = "incident-last:"
 ALARM_SNAPSHOT = "incident-alarm:"
 STORM = "incident-storm:"
 _CAS_ATTEMPTS = 5
-_SLACK_FAILURES = (TimeoutError, SlackApiError, OSError, aiohttp.ClientError)
+_SLACK_FAILURES = (TimeoutError, SlackClientError, OSError, aiohttp.ClientError)
 
 FollowUp = Callable[[], Awaitable[None]]
 """Work done after the key's lock is released (the playbook run, the chart)."""
@@ -112,6 +114,7 @@ class Incidents:
         self._aws = aws
         self._clock = clock
         self._access = AccessPolicy(settings.access, client)
+        self._owner = f"incidents-{uuid.uuid4().hex[:12]}"  # who holds a root lease
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # alarms
@@ -124,8 +127,12 @@ class Incidents:
             return
         async with self._lock(alarm.incident_key):
             follow_ups = await self._apply(alarm)
-        if follow_ups:
-            await asyncio.gather(*(follow_up() for follow_up in follow_ups))
+        # The incident is saved by now; a follow-up failing is logged, not raised.
+        outcomes = await asyncio.gather(*(f() for f in follow_ups), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                log.error("after opening %s", alarm.incident_key, exc_info=outcome)
+                self._metrics.errors.labels("incident").inc()
 
     async def post_notification(self, alarm: Alarm) -> None:
         """Post a plain notification (subject and text) to the default channel."""
@@ -202,21 +209,19 @@ class Incidents:
     async def _post_root(self, incident: Incident, alarm: Alarm) -> list[FollowUp]:
         """The root message (or a place in the route's storm message); the run and the chart
         follow once the lock is released."""
-        since = incident.opened_at - self._settings.alarms.storm_window
-        opened = await self._store.incidents_opened_since(incident.route, since)
-        if opened > self._settings.alarms.storm_threshold:
-            await self._join_storm(incident, alarm)
+        lease = f"incident-root:{incident.key}@{incident.opened_at.isoformat()}"
+        if not await self._store.lease_acquire(lease, self._owner, ROOT_LEASE, self._clock()):
+            log.info("another replica is posting the root of %s", incident.key)
             return []
-        response = await self._post(
-            incident.channel, msg.root_message(alarm, incident, self._clock())
-        )
-        if response is None:
-            return []  # root_ts stays "": the next delivery for this key posts the root
-        ts = str(response["ts"])
-        saved = await self._change(incident, lambda i: dataclasses.replace(i, root_ts=ts))
-        if saved is None:
-            log.error("root %s of incident %s posted but not saved", ts, incident.key)
-            self._metrics.errors.labels("incident").inc()
+        try:
+            fresh = await self._store.incident_get(incident.key)
+            if fresh is None or fresh.opened_at != incident.opened_at or _thread(fresh):
+                return []  # posted (or replaced) while we waited for the lease
+            ts = await self._post_root_message(fresh, alarm)
+        finally:
+            await self._store.lease_release(lease, self._owner)
+        if not ts:
+            return []
 
         async def run() -> None:
             await self._run_playbook(alarm, incident.channel, ts, user="alarm", source="alarm")
@@ -225,6 +230,25 @@ class Incidents:
             await self._post_chart(alarm, incident.channel, ts)
 
         return [run, chart]
+
+    async def _post_root_message(self, incident: Incident, alarm: Alarm) -> str:
+        """Post the root and save its ts; "" when the incident joined a storm or Slack failed
+        (then ``root_ts`` stays "" and the next delivery for this key tries again)."""
+        since = incident.opened_at - self._settings.alarms.storm_window
+        opened = await self._store.incidents_opened_since(incident.route, since)
+        if opened > self._settings.alarms.storm_threshold:
+            await self._join_storm(incident, alarm)
+            return ""
+        response = await self._post(
+            incident.channel, msg.root_message(alarm, incident, self._clock())
+        )
+        if response is None:
+            return ""
+        ts = str(response["ts"])
+        if await self._change(incident, lambda i: dataclasses.replace(i, root_ts=ts)) is None:
+            log.error("root %s of incident %s posted but not saved", ts, incident.key)
+            self._metrics.errors.labels("incident").inc()
+        return ts
 
     async def _still_firing(self, open_: Incident, alarm: Alarm, when: datetime) -> list[FollowUp]:
         if not _thread(open_):
@@ -249,12 +273,24 @@ class Incidents:
             log.warning("incident %s changed under us; its OK was not applied", open_.key)
             return
         thread = _thread(changed)
-        if thread:
-            reply = msg.resolved_reply(alarm, when - changed.opened_at)
-            await self._post(changed.channel, reply, thread)
+        if not thread:
+            await self._post_resolved_root(changed, alarm)
+            return
+        reply = msg.resolved_reply(alarm, when - changed.opened_at)
+        await self._post(changed.channel, reply, thread)
         await self._edit_root(changed)
         if changed.storm_root_ts and not changed.root_ts:
             await self._update_storm_entry(changed, alarm)
+
+    async def _post_resolved_root(self, incident: Incident, alarm: Alarm) -> None:
+        """The root never made it to Slack and the alarm is over: say so once, resolved."""
+        opening = await self._snapshot(incident.key) or alarm
+        response = await self._post(
+            incident.channel, msg.root_message(opening, incident, self._clock())
+        )
+        if response is not None:
+            ts = str(response["ts"])
+            await self._change(incident, lambda i: dataclasses.replace(i, root_ts=ts))
 
     async def _note(self, open_: Incident, alarm: Alarm, when: datetime) -> None:
         if when == open_.state_changed_at and alarm.state == open_.state:
@@ -429,7 +465,13 @@ class Incidents:
         if points is None:
             log.info("no chart for %s: no single metric or no datapoints", alarm.name)
             return
-        png = await asyncio.get_running_loop().run_in_executor(None, alarm_chart_png, alarm, points)
+        try:
+            loop = asyncio.get_running_loop()
+            png = await loop.run_in_executor(None, alarm_chart_png, alarm, points)
+        except Exception:
+            log.exception("drawing the chart of %s failed", alarm.name)
+            self._metrics.errors.labels("chart").inc()
+            return
         await self._slack(
             "files.upload",
             channel,

@@ -59,7 +59,17 @@ class World:
     metrics: Metrics
     session: boto3.Session
     settings: Settings
-    _extra: list[Any] = field(default_factory=list)
+    parts: dict[str, Any] = field(default_factory=dict)  # the constructor's other arguments
+
+    def replica(self) -> Incidents:
+        """Another Incidents on the same store and Slack, as a second process would be."""
+        return Incidents(
+            settings=self.settings,
+            store=self.store,
+            metrics=self.metrics,
+            clock=self.clock,
+            **self.parts,
+        )
 
     def roots(self, channel: str = CHANNEL) -> list[SlackMessage]:
         return self.slack.messages(channel)
@@ -150,18 +160,15 @@ async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
         runs = SlackRuns(
             Executor(registry, aws, clock=clock), store, client, pacer, metrics, clock=clock
         )
-        incidents = Incidents(
-            settings=settings,
-            catalog=load_catalog([PLAYBOOKS], registry),
-            store=store,
-            client=client,
-            pacer=pacer,
-            runs=runs,
-            metrics=metrics,
-            aws=aws,
-            clock=clock,
-        )
-        return World(slack, store, incidents, clock, metrics, session, settings)
+        parts = {
+            "catalog": load_catalog([PLAYBOOKS], registry),
+            "client": client,
+            "pacer": pacer,
+            "runs": runs,
+            "aws": aws,
+        }
+        incidents = Incidents(settings=settings, store=store, metrics=metrics, clock=clock, **parts)
+        return World(slack, store, incidents, clock, metrics, session, settings, parts)
 
     yield make
     for slack, store, aws in opened:

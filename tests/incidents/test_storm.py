@@ -1,0 +1,57 @@
+"""An alarm storm: past the threshold, new incidents share one storm message and thread."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.incidents.conftest import CHANNEL, Build, make_alarm, shown
+
+
+async def test_storm_coalesces_alarms_past_the_threshold(build: Build) -> None:
+    world = await build(storm_threshold=2)
+    start = world.clock.now - timedelta(minutes=1)
+    names = [f"svc-{n}-5xx" for n in range(5)]
+
+    for offset, name in enumerate(names):
+        await world.incidents.handle(make_alarm(start + timedelta(seconds=offset), name=name))
+
+    roots = world.roots()
+    assert len(roots) == 3
+    own, storm = roots[:2], roots[2]
+    assert [r.text.split(": ")[1] for r in own] == names[:2]
+    listing = shown(storm)
+    assert "Alarm storm" in listing and "not* run one by one" in listing
+    for name in names[2:]:
+        assert name in listing
+    for name in names[:2]:
+        assert name not in listing
+    assert len(storm.edits) == 2, "the storm message is edited for each later alarm"
+    replies = [m.text for m in world.thread(storm)]
+    assert len(replies) == 3 and all(n in r for n, r in zip(names[2:], replies, strict=True))
+    assert len(await world.store.recent_runs(CHANNEL, 10)) == 2, "storm alarms are not run"
+    coalesced = await world.store.incident_get(make_alarm(start, name=names[4]).incident_key)
+    assert coalesced is not None and coalesced.storm_root_ts == storm.ts and not coalesced.root_ts
+
+
+async def test_storm_alarm_resolves_in_the_storm_thread(build: Build) -> None:
+    world = await build(storm_threshold=1)
+    start = world.clock.now - timedelta(minutes=5)
+    await world.incidents.handle(make_alarm(start, name="first"))
+    await world.incidents.handle(make_alarm(start, name="second"))
+
+    await world.incidents.handle(make_alarm(start + timedelta(minutes=3), "OK", name="second"))
+
+    [_, storm] = world.roots()
+    assert any("Resolved after 3m" in m.text for m in world.thread(storm))
+    assert "✅ *second*" in shown(storm)
+
+
+async def test_alarms_outside_the_window_are_no_storm(build: Build) -> None:
+    world = await build(storm_threshold=2)
+    start = world.clock.now - timedelta(hours=1)
+
+    for n in range(4):
+        await world.incidents.handle(make_alarm(start + timedelta(minutes=5 * n), name=f"slow-{n}"))
+
+    assert len(world.roots()) == 4
+    assert not any("Alarm storm" in r.text for r in world.roots())
