@@ -8,9 +8,12 @@ done.
 
 When handling fails, the claim is simply left to run out: the sweeper (every minute) takes the
 message again once the lease has expired, up to ``max_attempts`` claims; then it is marked
-failed and logged. When the process dies mid-way, its claim is taken over at the next start
-(``recover``) when the claim was held by a process of this host that no longer exists, and
-otherwise by any replica's sweeper once the lease has run out.
+failed and logged. ``process`` may raise ``RetryLater`` to be called again sooner (say,
+another worker is busy with the same incident).
+
+When the process dies mid-way, its claim is taken over at the next start (``recover``) when
+it was held by a process of this host that no longer exists, and otherwise by any replica's
+sweeper once the lease has run out.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_SWEEP_SECONDS = 60.0
 _EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this) lists every claim
+
+
+class RetryLater(Exception):
+    """Raised by ``process``: not done yet, call again in ``after`` (still one attempt)."""
+
+    def __init__(self, reason: str, after: timedelta) -> None:
+        super().__init__(reason)
+        self.after = after
 
 
 def default_owner() -> str:
@@ -90,6 +101,7 @@ class AlarmInbox:
         self._sweep_seconds = sweep_seconds
         self._in_flight: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._timers: set[asyncio.Task[None]] = set()
 
     async def accept(self, message_id: str, source: str, body: str) -> bool:
         """Record the message (committed when this returns); True if it was new.
@@ -119,6 +131,8 @@ class AlarmInbox:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="inbox-sweeper")
 
     async def stop(self) -> None:
+        for timer in list(self._timers):
+            timer.cancel()  # the claim runs out and the message is taken again later
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,7 +194,7 @@ class AlarmInbox:
             try:
                 await self._process(body, message_id)
             except Exception as exc:
-                await self._failed(message_id, exc)
+                await self._failed(message_id, body, exc)
                 return
             await self._store.inbox_done(message_id)
         except Exception:  # the store itself failed: the claim runs out and is retried
@@ -193,10 +207,20 @@ class AlarmInbox:
         finally:
             self._in_flight.discard(message_id)
 
-    async def _failed(self, message_id: str, exc: Exception) -> None:
-        self._metrics.errors.labels("alarm").inc()
+    async def _failed(self, message_id: str, body: str, exc: Exception) -> None:
         item = await self._store.inbox_get(message_id)
         attempts = item.attempts if item is not None else self._max_attempts
+        if isinstance(exc, RetryLater) and item is not None and attempts < self._max_attempts:
+            log.info(
+                "alarm message %s: %s; again in %ss",
+                message_id,
+                exc,
+                exc.after.total_seconds(),
+                extra={"message_id": message_id},
+            )
+            self._retry_after(item, body, exc.after)
+            return
+        self._metrics.errors.labels("alarm").inc()
         if attempts < self._max_attempts:
             log.warning(
                 "alarm message %s failed (attempt %d of %d); retrying when its lease ends",
@@ -215,3 +239,22 @@ class AlarmInbox:
             extra={"message_id": message_id},
         )
         await self._store.inbox_failed(message_id, f"{type(exc).__name__}: {exc}"[:500])
+
+    def _retry_after(self, item: InboxItem, body: str, delay: timedelta) -> None:
+        """Take our own claim again after ``delay`` (we hold it, so we may end it early)."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay.total_seconds())
+            if item.message_id in self._in_flight or not self._tasks.accepting:
+                return
+            try:
+                current = await self._store.inbox_get(item.message_id)
+            except Exception:  # the claim runs out and the sweeper takes it
+                log.exception("could not retry alarm message %s", item.message_id)
+                return
+            if current is not None and current.owner == self.owner and current.lease_until:
+                self._spawn(item.message_id, body, max(self._clock(), current.lease_until))
+
+        timer = asyncio.create_task(later(), name=f"alarm-retry-{item.message_id}")
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.alarms.ingest import AlarmInbox, holder_is_gone
+from bot.alarms.ingest import AlarmInbox, RetryLater, holder_is_gone
 from bot.metrics import Metrics
 from bot.runs import TaskTracker
 from bot.store.sqlite import SqliteStore
@@ -234,3 +234,27 @@ def test_holder_is_gone_only_for_ended_processes_of_this_host() -> None:
     assert holder_is_gone(f"elsewhere:{dead_pid()}", me) is False
     assert holder_is_gone("no-pid", me) is False
     assert holder_is_gone(f"{host}:abc", me) is False
+
+
+async def test_retry_later_calls_again_soon_without_waiting_for_the_lease(
+    store: SqliteStore,
+) -> None:
+    calls: list[str] = []
+
+    async def busy_once(body: str, message_id: str) -> None:
+        calls.append(message_id)
+        if len(calls) == 1:
+            raise RetryLater("another worker is posting the root", timedelta(seconds=0.05))
+
+    clock = Clock()
+    tasks = TaskTracker()
+    inbox = AlarmInbox(store, busy_once, tasks, Metrics(), "host-a:1", clock, lease=LEASE)
+    await inbox.accept("m-1", "sns", "body")
+    for _ in range(100):
+        item = await store.inbox_get("m-1")
+        if item is not None and item.status == "done":
+            break
+        await asyncio.sleep(0.02)
+    assert calls == ["m-1", "m-1"]
+    assert item is not None and item.status == "done" and item.attempts == 2
+    await inbox.stop()
