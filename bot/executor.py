@@ -166,7 +166,7 @@ class _Run:
             run_id=self.run_id,
             playbook=self.playbook.name,
             title=self.playbook.display_title,
-            params={key: display_value(value) for key, value in self.params.items()},
+            params={k: display_value(v) for k, v in self.params.items() if v not in (None, "")},
             steps=tuple(self.results[spec.id] for spec in self.playbook.steps),
             started_at=self.started_at,
             finished_at=finished_at,

@@ -4,6 +4,8 @@ tests and the benchmarks."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -125,3 +127,53 @@ def seed_incident(endpoint_url: str | None, region: str = "us-east-1") -> Seeded
         alarm_name=ALARM_NAME,
         alarm_arn=alarm_arn,
     )
+
+
+def alarm_envelope(
+    incident: SeededIncident, topic_arn: str, *, state: str = "ALARM", at: datetime | None = None
+) -> dict[str, Any]:
+    """The incident's alarm as SNS delivers it to an HTTP endpoint (unsigned envelope)."""
+    when = at or datetime.now(UTC)
+    reason = (
+        "Threshold Crossed: 1 datapoint [164.0] was greater than the threshold (50.0)."
+        if state == "ALARM"
+        else "Threshold Crossed: 1 datapoint [3.0] was not greater than the threshold (50.0)."
+    )
+    message = {
+        "AlarmName": incident.alarm_name,
+        "AlarmDescription": "Target 5xx errors on the production web load balancer",
+        "AWSAccountId": incident.account,
+        "AlarmConfigurationUpdatedTimestamp": "2026-10-01T09:00:00.000+0000",
+        "NewStateValue": state,
+        "NewStateReason": reason,
+        "StateChangeTime": when.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        "Region": "US East (N. Virginia)",
+        "AlarmArn": incident.alarm_arn,
+        "OldStateValue": "OK" if state == "ALARM" else "ALARM",
+        "OKActions": [topic_arn],
+        "AlarmActions": [topic_arn],
+        "InsufficientDataActions": [],
+        "Trigger": {
+            "MetricName": "HTTPCode_Target_5XX_Count",
+            "Namespace": "AWS/ApplicationELB",
+            "StatisticType": "Statistic",
+            "Statistic": "SUM",
+            "Unit": None,
+            "Dimensions": [{"value": incident.load_balancer_dimension, "name": "LoadBalancer"}],
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 50.0,
+            "TreatMissingData": "missing",
+            "EvaluateLowSampleCountPercentile": "",
+        },
+    }
+    return {
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": topic_arn,
+        "Subject": f'{state}: "{incident.alarm_name}" in US East (N. Virginia)',
+        "Message": json.dumps(message),
+        "Timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "UnsubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic_arn}:1",
+    }

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.actions import DETAILS_ACTION, RERUN_ACTION, RunButtons
 from bot.slack.commands import CONFIRM_ACTION, TriageCommand
@@ -30,7 +31,9 @@ def build_bolt_app(
         )
 
     app = AsyncApp(
-        client=deps.client,
+        # Listeners use deps.client; Bolt's own client only needs the API URL (the token comes
+        # from ``authorize``), which also keeps Bolt from warning that a token is ignored.
+        client=AsyncWebClient(base_url=deps.client.base_url),
         signing_secret=signing_secret,
         process_before_response=True,
         authorize=authorize,

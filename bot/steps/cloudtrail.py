@@ -17,6 +17,7 @@ from bot.steps.base import StepContext, StepParams, step
 
 MAX_PAGES = 5
 PAGE_SIZE = 50
+_ELB_KINDS = frozenset({"app", "net", "gwy", "targetgroup"})
 _MIN_TERM = 4  # shorter alarm dimension values ("1", "api") would match nearly everything
 _SHOWN_IN_SUMMARY = 3
 
@@ -131,6 +132,12 @@ def _alarm_terms(alarm: Alarm | None) -> tuple[str, ...]:
     if alarm is None:
         return ()
     terms = {v for v in alarm.dimensions.values() if len(v) >= _MIN_TERM}
+    for value in alarm.dimensions.values():
+        # ELB dimensions are app/NAME/ID or targetgroup/NAME/ID; changes name the resource by NAME
+        # (its target groups are usually called NAME-something).
+        parts = value.split("/")
+        if len(parts) == 3 and parts[0] in _ELB_KINDS and len(parts[1]) >= _MIN_TERM:
+            terms.add(parts[1])
     if alarm.name and alarm.source == "alarm":
         terms.add(alarm.name)
     return tuple(sorted(terms))

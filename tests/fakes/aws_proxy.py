@@ -9,6 +9,7 @@ It runs its own event loop in a thread, so sync code and subprocesses can use it
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections import Counter
 from typing import Any
@@ -28,6 +29,7 @@ class SlowAws:
         self.port = free_port()
         self.calls: Counter[str] = Counter()
         self._throttles: Counter[str] = Counter()
+        self._answers: dict[str, str] = {}
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -37,6 +39,11 @@ class SlowAws:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def answer(self, operation: str, body: dict[str, Any]) -> None:
+        """Answer a JSON-protocol ``operation`` moto lacks (Health, CloudTrail LookupEvents)."""
+        with self._lock:
+            self._answers[operation] = json.dumps(body)
 
     def throttle(self, operation: str, times: int) -> None:
         """Answer the next ``times`` calls of ``operation`` (``LookupEvents``) with throttling."""
@@ -75,10 +82,13 @@ class SlowAws:
             throttled = self._throttles[operation] > 0
             if throttled:
                 self._throttles[operation] -= 1
+            canned = self._answers.get(operation)
         if self.delay:
             await asyncio.sleep(self.delay)
         if throttled:
             return _throttling(request)
+        if canned is not None:
+            return web.Response(status=200, text=canned, content_type="application/x-amz-json-1.1")
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         async with self._session.request(

@@ -3,15 +3,11 @@ requests — the way Slack itself would."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -22,6 +18,9 @@ from bot.config import load_settings
 from bot.fakes.moto_server import free_port
 from bot.fakes.seed import SeededIncident, seed_incident
 from bot.fakes.slack_api import FakeSlackApi
+from bot.fakes.slack_requests import payload_body, signed_headers, slash_command_body
+
+__all__ = ["Harness", "button_payload", "command_body", "harness", "payload_body", "sign"]
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-token"
@@ -33,38 +32,11 @@ FIXTURE_PLAYBOOKS = Path(__file__).resolve().parent.parent / "fixtures" / "playb
 def sign(
     body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
 ) -> dict[str, str]:
-    """Slack's v0 request signature over the raw body."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    return signed_headers(body, secret, timestamp)
 
 
 def command_body(text: str, *, user: str = USER, channel: str = CHANNEL) -> str:
-    """A slash-command form body shaped like the one in tests/fixtures/slack/."""
-    return urlencode(
-        {
-            "token": "xyzz0WbapA4vBCDEFasx0q6G",
-            "team_id": "T1DC2JH3J",
-            "team_domain": "testteamnow",
-            "channel_id": channel,
-            "channel_name": "incidents",
-            "user_id": user,
-            "user_name": "oncall",
-            "command": "/triage",
-            "text": text,
-            "api_app_id": "A0TRIAGE",
-            "response_url": "https://hooks.slack.com/commands/T1DC2JH3J/1/x",
-            "trigger_id": "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
-        }
-    )
-
-
-def payload_body(payload: dict[str, Any]) -> str:
-    return urlencode({"payload": json.dumps(payload)})
+    return slash_command_body(text, user=user, channel=channel)
 
 
 def button_payload(

@@ -1,0 +1,266 @@
+"""Benchmark: how fast does ``POST /sns`` accept and durably record signed alarms, and does an
+alarm storm lose or double anything?
+
+Runs ``triagebot serve`` as a subprocess against moto server (subprocess) and the fake Slack
+Web API (in this process), with a loopback load generator (aiohttp, bounded in-flight):
+
+  1. throughput: N signed notifications (distinct MessageIds; alarm *configuration change*
+     events, recorded then ignored, so Slack pacing does not enter the figure) — requests/s
+     and p50/p99 latency of the 200 (= recorded in SQLite, synced);
+  2. storm: N notifications over 100 distinct alarms with duplicates mixed in — every
+     MessageId recorded (zero lost), every alarm at most one root message (zero duplicate
+     roots), all inbox rows done; resident memory of the server process (VmRSS, VmHWM).
+
+Not a pass/fail test: machines here are shared and noisy.
+
+    .venv/bin/python bench/alarm_ingest.py [--requests 2000] [--in-flight 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+
+from bot.fakes.moto_server import LocalAws, free_port
+from bot.fakes.slack_api import FakeSlackApi
+from tests.alarms.signing import TOPIC, alarm_message, notification, signer
+
+ROOT = Path(__file__).resolve().parent.parent
+CHANNEL = "C0BENCH"
+
+
+def config_change(i: int) -> str:
+    """An EventBridge "Alarm Configuration Change": recorded, parsed, ignored."""
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "CloudWatch Alarm Configuration Change",
+            "source": "aws.cloudwatch",
+            "account": "123456789012",
+            "time": "2024-05-01T12:00:00Z",
+            "region": "us-east-1",
+            "resources": [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:bench-{i}"],
+            "detail": {"alarmName": f"bench-{i}", "operation": "update"},
+        }
+    )
+
+
+class Server:
+    """``python -m bot serve`` with its own config, store and certificate."""
+
+    def __init__(self, workdir: Path, moto_url: str, slack_url: str) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.db = workdir / "state.db"
+        signer().place(workdir / "certs")
+        self.config = workdir / "config.toml"
+        self.config.write_text(
+            f"""
+[slack]
+default_channel = "{CHANNEL}"
+[server]
+host = "127.0.0.1"
+port = {self.port}
+[store]
+url = "sqlite:///{self.db}"
+[sns]
+topic_arns = ["{TOPIC}"]
+cert_dir = "certs"
+"""
+        )
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": "bench-secret",
+            "SLACK_API_URL": slack_url,
+            "AWS_ENDPOINT_URL": moto_url,
+            "TRIAGEBOT_LOG_LEVEL": "WARNING",
+        }
+        self.log = (workdir / "server.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--config", str(self.config)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def wait_healthy(self, http: aiohttp.ClientSession) -> None:
+        for _ in range(300):
+            if self.process.poll() is not None:
+                raise RuntimeError((self.workdir / "server.log").read_text()[-3000:])
+            try:
+                async with http.get(f"{self.url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise RuntimeError("server did not become healthy")
+
+    def memory(self) -> dict[str, str]:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return {
+            line.split(":")[0]: line.split(":")[1].strip()
+            for line in status.splitlines()
+            if line.startswith(("VmRSS", "VmHWM"))
+        }
+
+    def inbox(self) -> dict[str, str]:
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
+            return dict(conn.execute("SELECT message_id, status FROM inbox").fetchall())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+async def load(
+    http: aiohttp.ClientSession, url: str, bodies: list[str], in_flight: int
+) -> tuple[float, list[float], dict[int, int]]:
+    """POST every body to /sns, ``in_flight`` at a time: (seconds, latencies, status counts)."""
+    gate = asyncio.Semaphore(in_flight)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def one(body: str) -> None:
+        async with gate:
+            started = time.perf_counter()
+            async with http.post(
+                f"{url}/sns", data=body.encode(), headers={"Content-Type": "text/plain"}
+            ) as response:
+                await response.read()
+                latencies.append(time.perf_counter() - started)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(b) for b in bodies))
+    return time.perf_counter() - started, latencies, statuses
+
+
+def percentiles(latencies: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+async def throughput(moto_url: str, requests: int, in_flight: int) -> None:
+    async with FakeSlackApi() as slack, aiohttp.ClientSession() as http:
+        with tempfile.TemporaryDirectory() as tmp:
+            server = Server(Path(tmp), moto_url, slack.base_url)
+            try:
+                await server.wait_healthy(http)
+                bodies = [signer().body(notification(config_change(i))) for i in range(requests)]
+                ids = {json.loads(b)["MessageId"] for b in bodies}
+                seconds, latencies, statuses = await load(http, server.url, bodies, in_flight)
+                p50, p99 = percentiles(latencies)
+                recorded = server.inbox()
+                print(f"throughput: {requests} signed notifications, {in_flight} in flight")
+                print(f"  statuses {statuses}")
+                print(f"  {requests / seconds:.0f} accepted+recorded/s ({seconds:.2f} s)")
+                print(f"  latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+                print(f"  recorded {len(ids & recorded.keys())} of {len(ids)} MessageIds")
+                print(f"  server memory after: {server.memory()}")
+            finally:
+                server.stop()
+
+
+def roots_per_alarm(slack: FakeSlackApi, names: list[str]) -> dict[str, int]:
+    """How many top-level messages show each alarm (its own root, or the storm message)."""
+    texts = [m.text + json.dumps(list(m.blocks)) for m in slack.messages(CHANNEL)]
+    return {name: sum(f"{name}" in t for t in texts) for name in names}
+
+
+async def storm(moto_url: str, requests: int, in_flight: int, timeout: float) -> None:
+    alarms = [f"bench-alarm-{i:03d}x" for i in range(100)]
+    rng = random.Random(42)
+    unique = requests * 3 // 4
+    bodies = []
+    for i in range(unique):
+        name = alarms[i % len(alarms)]
+        # The same ALARM state change, published under several MessageIds.
+        bodies.append(signer().body(notification(alarm_message(name), subject=None)))
+    bodies += [rng.choice(bodies) for _ in range(requests - unique)]  # exact duplicates
+    rng.shuffle(bodies)
+    ids = {json.loads(b)["MessageId"] for b in bodies}
+    async with FakeSlackApi() as slack, aiohttp.ClientSession() as http:
+        with tempfile.TemporaryDirectory() as tmp:
+            server = Server(Path(tmp), moto_url, slack.base_url)
+            try:
+                await server.wait_healthy(http)
+                seconds, latencies, statuses = await load(http, server.url, bodies, in_flight)
+                p50, p99 = percentiles(latencies)
+                recorded = server.inbox()
+                memory_at_peak = server.memory()
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    recorded = server.inbox()
+                    if all(recorded.get(i) == "done" for i in ids):
+                        break
+                    await asyncio.sleep(1.0)
+                drained = time.monotonic() - (deadline - timeout)
+                per_alarm = roots_per_alarm(slack, alarms)
+                top_level = len(slack.messages(CHANNEL))
+                print(
+                    f"storm: {requests} notifications over {len(alarms)} alarms "
+                    f"({len(ids)} distinct MessageIds, {requests - len(ids)} duplicates)"
+                )
+                print(f"  statuses {statuses}")
+                print(f"  {requests / seconds:.0f} accepted/s; p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+                print(f"  lost: {len(ids - recorded.keys())} (MessageIds not recorded)")
+                done = sum(recorded.get(i) == "done" for i in ids)
+                print(f"  inbox done: {done} of {len(ids)} after {drained:.0f} s")
+                print(
+                    f"  alarms shown more than once: {sum(n > 1 for n in per_alarm.values())}; "
+                    f"never shown: {sum(n == 0 for n in per_alarm.values())}; "
+                    f"top-level messages: {top_level}"
+                )
+                print(f"  server memory after the burst: {memory_at_peak}")
+                print(f"  server memory at the end: {server.memory()}")
+            finally:
+                server.stop()
+
+
+async def main(args: argparse.Namespace) -> None:
+    print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
+    with LocalAws(in_process=False) as moto:
+        await throughput(moto.url, args.requests, args.in_flight)
+        moto.reset()
+        await storm(moto.url, args.requests, args.in_flight, args.timeout)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--in-flight", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=600, help="storm drain limit, s")
+    parsed: Any = parser.parse_args()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    asyncio.run(main(parsed))

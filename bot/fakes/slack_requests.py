@@ -1,0 +1,46 @@
+"""Requests the way Slack sends them to ``/slack/events``: form bodies, signed with v0 HMAC."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+
+def signed_headers(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """Slack's v0 request signature over the raw body."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def slash_command_body(text: str, *, user: str, channel: str, command: str = "/triage") -> str:
+    """A slash-command form body, field for field like Slack's."""
+    return urlencode(
+        {
+            "token": "xyzz0WbapA4vBCDEFasx0q6G",
+            "team_id": "T1DC2JH3J",
+            "team_domain": "testteamnow",
+            "channel_id": channel,
+            "channel_name": "incidents",
+            "user_id": user,
+            "user_name": "oncall",
+            "command": command,
+            "text": text,
+            "api_app_id": "A0TRIAGE",
+            "response_url": "https://hooks.slack.com/commands/T1DC2JH3J/1/x",
+            "trigger_id": "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+        }
+    )
+
+
+def payload_body(payload: dict[str, Any]) -> str:
+    """An interactivity form body: ``payload=<url-encoded JSON>``."""
+    return urlencode({"payload": json.dumps(payload)})
