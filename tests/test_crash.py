@@ -1,0 +1,248 @@
+"""Kill ``triagebot serve`` with SIGKILL after it answered 200 and before Slack heard anything;
+the restarted server posts the alarm's thread, once.
+
+The server runs as a real subprocess (``python -m bot serve``) against moto server and, first,
+a Slack that accepts connections and never answers — so the kill lands while the alarm is
+being handled — then, after the restart, the fake Slack Web API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.fakes.moto_server import free_port
+from bot.fakes.slack_api import FakeSlackApi
+from bot.incidents import ROOT_LEASE
+from bot.store.sqlite import SqliteStore
+from tests.alarms.signing import TOPIC, alarm_message, notification, signer
+
+CHANNEL = "C0CRASH"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BlackHole:
+    """A 'Slack' that reads requests and never answers them."""
+
+    requests: list[bytes] = field(default_factory=list)
+    server: asyncio.Server | None = None
+    url: str = ""
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._swallow, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/api/"
+
+    async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                self.requests.append(chunk)
+        finally:
+            writer.close()
+
+    def saw(self, text: str) -> bool:
+        return any(text.encode() in chunk for chunk in self.requests)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@dataclass
+class Server:
+    """``python -m bot serve`` in a subprocess."""
+
+    config: Path
+    port: int
+    log: Path
+    moto_url: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, slack_url: str) -> None:
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": "xoxb-crash-test",
+            "SLACK_SIGNING_SECRET": "crash-test-secret",
+            "SLACK_API_URL": slack_url,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "TRIAGEBOT_LOG_LEVEL": "INFO",
+        }
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve", "--config", str(self.config)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        await self.wait_healthy()
+
+    async def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                assert self.process is not None and self.process.poll() is None, self.log_text()
+                try:
+                    async with http.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"server not healthy in {timeout}s:\n{self.log_text()}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)  # reaped: its pid no longer exists
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")[-5000:]
+
+
+@pytest.fixture
+def server(tmp_path: Path, moto_url: str) -> Iterator[Server]:
+    signer().place(tmp_path / "certs")
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[slack]
+default_channel = "{CHANNEL}"
+[server]
+host = "127.0.0.1"
+port = {port}
+[store]
+url = "sqlite:///{tmp_path / "state.db"}"
+[sns]
+topic_arns = ["{TOPIC}"]
+cert_dir = "certs"
+"""
+    )
+    process = Server(config, port, tmp_path / "server.log", moto_url)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlackApi]:
+    fake = FakeSlackApi()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def post_sns(url: str, body: str) -> int:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{url}/sns", data=body.encode(), headers={"Content-Type": "text/plain"}
+        ) as response,
+    ):
+        return response.status
+
+
+async def inbox_status(db: Path, message_id: str) -> str:
+    store = SqliteStore(db)
+    await store.start()
+    try:
+        item = await store.inbox_get(message_id)
+        return item.status if item is not None else "missing"
+    finally:
+        await store.close()
+
+
+async def eventually(check: object, timeout: float = 30.0) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not true within {timeout}s: {check}")
+
+
+def roots(slack: FakeSlackApi, alarm_name: str) -> int:
+    return sum(alarm_name in m.text for m in slack.messages(CHANNEL))
+
+
+async def test_sigkill_after_the_200_and_the_thread_appears_once_after_restart(
+    server: Server, slack: FakeSlackApi, tmp_path: Path
+) -> None:
+    hole = BlackHole()
+    await hole.start()
+    await server.start(hole.url)
+    envelope = notification(alarm_message("crash-test-5xx"))
+    body = signer().body(envelope)
+    assert await post_sns(server.url, body) == 200
+    # Handling has begun: the root message is on its way to a Slack that never answers.
+    await eventually(lambda: hole.saw("chat.postMessage"), timeout=15)
+    server.kill()
+    await hole.stop()
+    db = tmp_path / "state.db"
+    assert await inbox_status(db, envelope["MessageId"]) == "processing"
+
+    # The killed process held the incident's root-posting lease (bot.incidents.ROOT_LEASE, its
+    # owner a random id): a restart sooner than that finds the root "being posted elsewhere",
+    # and the alarm is only finished by a later delivery for the same alarm. So: restart after
+    # that lease, as a supervisor with back-off would.
+    await asyncio.sleep(ROOT_LEASE.total_seconds() + 1)
+    await server.start(slack.base_url)
+    await eventually(lambda: roots(slack, "crash-test-5xx") >= 1, timeout=30)
+    await eventually(lambda: _is(inbox_status(db, envelope["MessageId"]), "done"), timeout=60)
+    # SNS may deliver the same message again later: still one root.
+    assert await post_sns(server.url, body) == 200
+    await asyncio.sleep(1.0)
+    assert roots(slack, "crash-test-5xx") == 1, server.log_text()
+    [root] = [m for m in slack.messages(CHANNEL) if "crash-test-5xx" in m.text]
+    assert slack.thread(CHANNEL, root.ts), "the playbook result goes in the thread"
+
+
+async def test_the_same_message_three_times_at_once_makes_one_root(
+    server: Server, slack: FakeSlackApi, tmp_path: Path
+) -> None:
+    await server.start(slack.base_url)
+    envelope = notification(alarm_message("crash-test-triple"))
+    body = signer().body(envelope)
+    statuses = await asyncio.gather(*(post_sns(server.url, body) for _ in range(3)))
+    assert statuses == [200, 200, 200]
+    await eventually(
+        lambda: _is(inbox_status(tmp_path / "state.db", envelope["MessageId"]), "done"),
+        timeout=60,
+    )
+    assert roots(slack, "crash-test-triple") == 1, server.log_text()
+    log_lines = [json.loads(line) for line in server.log_text().splitlines()[1:] if line[:1] == "{"]
+    assert all(line.get("level") != "critical" for line in log_lines)
+
+
+async def _is(status: object, expected: str) -> bool:
+    assert asyncio.iscoroutine(status)
+    return bool(await status == expected)
