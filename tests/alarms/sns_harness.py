@@ -107,11 +107,12 @@ async def start_harness(
     *,
     topics: tuple[str, ...] = (TOPIC,),
     cert_fetch: Fetch | None = None,
+    extra: str = "",
 ) -> AsyncIterator[SnsHarness]:
     slack = FakeSlackApi()
     await slack.start()
     settings = load_settings(
-        write_config(tmp_path, topics=topics),
+        write_config(tmp_path, topics=topics, extra=extra),
         env={**SLACK_ENV, "SLACK_API_URL": slack.base_url, "AWS_ENDPOINT_URL": moto_url},
     )
     confirms = ConfirmRecorder()

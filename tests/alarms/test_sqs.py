@@ -20,6 +20,7 @@ from bot.metrics import Metrics
 from bot.runs import TaskTracker
 from bot.store.sqlite import SqliteStore
 from tests.alarms.signing import alarm_message, confirmation, notification, signer
+from tests.alarms.sns_harness import start_harness
 
 
 class Recorder:
@@ -186,3 +187,28 @@ def test_queue_region_and_envelope_detection() -> None:
     assert sns_envelope(alarm_message()) is None
     assert sns_envelope("plain text, raw delivery") is None
     assert sns_envelope("[1, 2]") is None
+
+
+async def test_the_app_polls_the_configured_queue_into_a_thread(
+    tmp_path: Path, moto_url: str
+) -> None:
+    """``[sqs] queue_url`` set: the running app takes the alarm from the queue to Slack."""
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_url)
+    url = sqs.create_queue(QueueName="alarm-queue")["QueueUrl"]
+    async for h in start_harness(tmp_path, moto_url, extra=f'[sqs]\nqueue_url = "{url}"\n'):
+        assert h.app.sqs is not None
+        envelope = notification(alarm_message("queued-alarm"), message_id="queued-1")
+        sqs.send_message(QueueUrl=url, MessageBody=signer().body(envelope))
+        for _ in range(200):
+            item = await h.app.store.inbox_get("queued-1")
+            if item is not None and item.status == "done":
+                break
+            await asyncio.sleep(0.05)
+        assert item is not None and item.source == "sqs"
+        await h.settle()
+        assert len(h.roots("queued-alarm")) == 1
+        left = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
+        assert left == []
+    # The stopped poller's last long poll (20 s) still waits in a worker thread: end it now
+    # rather than at interpreter exit.
+    sqs.send_message(QueueUrl=url, MessageBody="wake up")
