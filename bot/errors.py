@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from datetime import timedelta
 
 
 class BotError(Exception):
@@ -66,3 +67,12 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return ' Did you mean `x`?' for the closest candidate, or ''."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" Did you mean `{close[0]}`?" if close else ""
+
+
+class RetryLater(Exception):
+    """Not done yet and not a failure: call again in ``after`` (an alarm whose root message
+    another replica is posting, or that Slack did not take). The alarm inbox honours it."""
+
+    def __init__(self, reason: str, after: timedelta) -> None:
+        super().__init__(reason)
+        self.after = after

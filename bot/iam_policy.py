@@ -16,6 +16,8 @@ DIGEST_ACTIONS = (
     "budgets:ViewBudget",
     "sts:GetCallerIdentity",
 )
+# Used outside playbooks: `/triage alarm <name>` looks the alarm up; alarm threads chart its metric.
+ALARM_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData")
 SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
 
 
@@ -26,7 +28,7 @@ def build_policy(
     Cost Explorer reads when a digest is configured, SQS when a queue is, AssumeRole for the
     configured accounts, and — only for playbooks marked ``mutating: true`` — their write actions
     in a statement of their own."""
-    read: set[str] = set()
+    read: set[str] = set(ALARM_ACTIONS)
     write: set[str] = set()
     for playbook in playbooks:
         for spec in playbook.steps:

@@ -42,7 +42,7 @@ from bot.alarms.model import Alarm, AlarmSource
 from bot.alarms.routing import RouteDecision, route
 from bot.aws import AwsClients
 from bot.config import Settings
-from bot.errors import BotError
+from bot.errors import BotError, RetryLater
 from bot.incident_chart import alarm_chart_png, chart_filename, fetch_alarm_metric
 from bot.metrics import Metrics
 from bot.playbooks.catalog import Catalog
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 MUTE_FOR = timedelta(hours=1)
 ROOT_LEASE = timedelta(seconds=60)  # one replica posts a root at a time; outlives a slow post
+SLACK_RETRY = timedelta(seconds=30)  # Slack did not take a root message: try again this soon
 LAST_SEEN = "incident-last:"
 ALARM_SNAPSHOT = "incident-alarm:"
 STORM = "incident-storm:"
@@ -211,8 +212,8 @@ class Incidents:
         follow once the lock is released."""
         lease = f"incident-root:{incident.key}@{incident.opened_at.isoformat()}"
         if not await self._store.lease_acquire(lease, self._owner, ROOT_LEASE, self._clock()):
-            log.info("another replica is posting the root of %s", incident.key)
-            return []
+            # Another replica is posting it — or was, and died (its lease runs out): look again.
+            raise RetryLater(f"another replica is posting the root of {incident.key}", ROOT_LEASE)
         try:
             fresh = await self._store.incident_get(incident.key)
             if fresh is None or fresh.opened_at != incident.opened_at or _thread(fresh):
@@ -220,6 +221,9 @@ class Incidents:
             ts = await self._post_root_message(fresh, alarm)
         finally:
             await self._store.lease_release(lease, self._owner)
+        if ts is None:
+            # Slack did not take it: root_ts stays "", and a retry (or a later delivery) posts it.
+            raise RetryLater(f"Slack did not take the root of {incident.key}", SLACK_RETRY)
         if not ts:
             return []
 
@@ -231,9 +235,9 @@ class Incidents:
 
         return [run, chart]
 
-    async def _post_root_message(self, incident: Incident, alarm: Alarm) -> str:
-        """Post the root and save its ts; "" when the incident joined a storm or Slack failed
-        (then ``root_ts`` stays "" and the next delivery for this key tries again)."""
+    async def _post_root_message(self, incident: Incident, alarm: Alarm) -> str | None:
+        """Post the root and save its ts; "" when the incident joined a storm, None when Slack
+        failed (then ``root_ts`` stays "" and a retry posts it)."""
         since = incident.opened_at - self._settings.alarms.storm_window
         opened = await self._store.incidents_opened_since(incident.route, since)
         if opened > self._settings.alarms.storm_threshold:
@@ -243,7 +247,7 @@ class Incidents:
             incident.channel, msg.root_message(alarm, incident, self._clock())
         )
         if response is None:
-            return ""
+            return None
         ts = str(response["ts"])
         if await self._change(incident, lambda i: dataclasses.replace(i, root_ts=ts)) is None:
             log.error("root %s of incident %s posted but not saved", ts, incident.key)

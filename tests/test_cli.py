@@ -192,3 +192,30 @@ def test_config_from_environment_variable(tmp_path: Path) -> None:
     config.write_text("[server]\nport = 99999\n")
     done = triagebot("check", env={"TRIAGEBOT_CONFIG": str(config)})
     assert done.returncode == 1 and "server.port" in done.stderr
+
+
+def test_committed_iam_policy_matches_the_generator() -> None:
+    done = triagebot("iam-policy", "--config", "deploy/policy-config.toml")
+    committed = (ROOT / "deploy" / "iam-policy.json").read_text()
+    assert json.loads(done.stdout) == json.loads(committed), (
+        "deploy/iam-policy.json is stale: run "
+        "`triagebot iam-policy --config deploy/policy-config.toml > deploy/iam-policy.json`"
+    )
+
+
+def test_cloudformation_role_grants_exactly_the_generated_policy() -> None:
+    import yaml
+
+    class CfnLoader(yaml.SafeLoader):
+        pass
+
+    CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    template = yaml.load((ROOT / "deploy" / "cloudformation.yaml").read_text(), Loader=CfnLoader)
+    [policy] = template["Resources"]["BotRole"]["Properties"]["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"] if s}
+    generated = {
+        s["Sid"]: s
+        for s in json.loads((ROOT / "deploy" / "iam-policy.json").read_text())["Statement"]
+    }
+    for sid in ("TriagebotReadOnly", "TriagebotCostDigest"):
+        assert sorted(statements[sid]["Action"]) == sorted(generated[sid]["Action"]), sid

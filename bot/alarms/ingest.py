@@ -26,6 +26,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from bot.errors import RetryLater
 from bot.metrics import Metrics
 from bot.runs import TaskTracker
 from bot.store.base import InboxItem, Store
@@ -40,14 +41,6 @@ DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_SWEEP_SECONDS = 60.0
 _EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this) lists every claim
-
-
-class RetryLater(Exception):
-    """Raised by ``process``: not done yet, call again in ``after`` (still one attempt)."""
-
-    def __init__(self, reason: str, after: timedelta) -> None:
-        super().__init__(reason)
-        self.after = after
 
 
 def default_owner() -> str:

@@ -103,7 +103,8 @@ class LiveMessage:
         self._last_edit = time.monotonic()
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
-        await self._pacer.wait(self.channel)
+        if method == "chat.postMessage":  # Slack's 1-per-second-per-channel limit is for posts
+            await self._pacer.wait(self.channel)
         try:
             if method == "files.upload":
                 response = await self._client.files_upload_v2(**kwargs)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.alarms.ingest import AlarmInbox, RetryLater, holder_is_gone
+from bot.alarms.ingest import AlarmInbox, holder_is_gone
+from bot.errors import RetryLater
 from bot.metrics import Metrics
 from bot.runs import TaskTracker
 from bot.store.sqlite import SqliteStore

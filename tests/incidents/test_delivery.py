@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
+from bot.errors import RetryLater
 from tests.incidents.conftest import CHANNEL, Build, make_alarm
 
 
@@ -25,9 +28,15 @@ async def test_two_replicas_sharing_the_store_post_one_root_per_incident(build: 
     when = world.clock.now - timedelta(minutes=2)
     alarms = [make_alarm(when, name=f"race-{n}") for n in range(6)]
 
-    await asyncio.gather(
-        *(replica.handle(alarm) for alarm in alarms for replica in (world.incidents, twin) * 2)
+    outcomes = await asyncio.gather(
+        *(replica.handle(alarm) for alarm in alarms for replica in (world.incidents, twin) * 2),
+        return_exceptions=True,
     )
+    # A replica that finds another posting the root asks the inbox to look again later.
+    assert all(o is None or isinstance(o, RetryLater) for o in outcomes), outcomes
+    for alarm, outcome in zip([a for a in alarms for _ in range(4)], outcomes, strict=True):
+        if isinstance(outcome, RetryLater):
+            await twin.handle(alarm)  # the retry: the root is there by now, nothing new
 
     roots = world.roots()
     assert sorted(r.text.split(": ")[1] for r in roots) == [a.name for a in alarms]
@@ -39,7 +48,8 @@ async def test_root_post_failure_is_finished_by_the_next_delivery(build: Build) 
     alarm = make_alarm(world.clock.now - timedelta(minutes=2))
     world.slack.fail_next("chat.postMessage", error="channel_not_found")
 
-    await world.incidents.handle(alarm)  # does not raise
+    with pytest.raises(RetryLater, match="Slack did not take the root"):
+        await world.incidents.handle(alarm)  # the inbox will call again
 
     assert world.roots() == []
     incident = await world.store.incident_get(alarm.incident_key)
@@ -64,7 +74,8 @@ async def test_slack_down_then_a_later_alarm_posts_the_root(build: Build) -> Non
     fired = world.clock.now - timedelta(minutes=2)
     world.slack.set_down(True)
 
-    await world.incidents.handle(make_alarm(fired))
+    with pytest.raises(RetryLater):
+        await world.incidents.handle(make_alarm(fired))
 
     world.slack.set_down(False)
     await world.incidents.handle(make_alarm(fired + timedelta(minutes=1), reason="still bad"))
@@ -117,7 +128,8 @@ async def test_ok_after_a_root_that_never_posted_posts_it_resolved(build: Build)
     world = await build()
     fired = world.clock.now - timedelta(minutes=10)
     world.slack.fail_next("chat.postMessage", error="channel_not_found")
-    await world.incidents.handle(make_alarm(fired))
+    with pytest.raises(RetryLater):
+        await world.incidents.handle(make_alarm(fired))
 
     await world.incidents.handle(make_alarm(fired + timedelta(minutes=6), "OK"))
 

@@ -1,0 +1,176 @@
+"""Benchmark: how fast does `triagebot serve` acknowledge /triage, and how long until the result?
+
+Runs `triagebot serve` as its own process against a fake Slack (in this process) and moto
+server (another process). Sends 500 signed `/triage` commands, 20 in flight, and reports the
+ack latency (median, p99; Slack's limit is 3,000 ms, our goal p99 < 50 ms). Every command starts a
+real playbook run, so the acks are measured while runs are in flight. Then, one at a time, it
+times command → final `chat.update` for a 5-step playbook.
+
+    .venv/bin/python bench/slack_ack.py [--commands 500] [--concurrency 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+
+from bot.fakes.moto_server import LocalAws, free_port
+from bot.fakes.seed import seed_incident
+from bot.fakes.slack_api import FakeSlackApi
+from bot.fakes.slack_requests import signed_headers, slash_command_body
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-signing-secret"
+CHANNEL = "C0BENCH"
+PLAYBOOKS = ROOT / "tests" / "fixtures" / "playbooks" / "slack"
+CREDS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def wait_healthy(
+    http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]
+) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("triagebot serve exited early")
+        try:
+            async with http.get(f"{url}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("triagebot serve did not become healthy")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commands", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--e2e", type=int, default=10, help="single 5-step runs to time end to end")
+    parser.add_argument(
+        "--only-help",
+        action="store_true",
+        help="ack `/triage help` only: no runs in the background",
+    )
+    args = parser.parse_args()
+    os.environ.update(CREDS)
+
+    with LocalAws(in_process=False) as moto, tempfile.TemporaryDirectory() as tmp:
+        incident = await asyncio.to_thread(seed_incident, moto.url)
+        slack = FakeSlackApi()
+        await slack.start()
+        config = Path(tmp) / "config.toml"
+        config.write_text(
+            f'[slack]\ndefault_channel = "{CHANNEL}"\n[store]\nurl = "sqlite:///{tmp}/state.db"\n'
+            f'[playbooks]\ndirs = ["{PLAYBOOKS}"]\n'
+        )
+        port = free_port()
+        config.write_text(config.read_text() + f'[server]\nhost = "127.0.0.1"\nport = {port}\n')
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.base_url,
+            "AWS_ENDPOINT_URL": moto.url,
+            "TRIAGEBOT_LOG_LEVEL": "WARNING",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--config", str(config)], env=env
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=args.concurrency)
+            ) as http:
+                await wait_healthy(http, url, proc)
+                acks = await ack_latencies(
+                    http, url, args.commands, args.concurrency, incident.load_balancer
+                )
+                await wait_for_quiet(slack)
+                e2e = [await end_to_end(http, url, slack) for _ in range(args.e2e)]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            await slack.stop()
+
+    ms = [a * 1000 for a in acks]
+    print(f"cores: {os.cpu_count()}  commands: {args.commands}  in flight: {args.concurrency}")
+    print(
+        f"ack latency: median {statistics.median(ms):.1f} ms, p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms (goal p99 < 50 ms; Slack allows 3000 ms)"
+    )
+    print(
+        f"command → final chat.update, 5-step playbook: median {statistics.median(e2e):.2f} s, max {max(e2e):.2f} s over {len(e2e)} runs"
+    )
+
+
+async def ack_latencies(
+    http: aiohttp.ClientSession, url: str, count: int, concurrency: int, lb: str, only_help: bool
+) -> list[float]:
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one(i: int) -> None:
+        text = (
+            "help"
+            if only_help
+            else ["help", f"alb-errors load_balancer={lb}", "list", "recent-changes"][i % 4]
+        )
+        body = slash_command_body(text, user=f"U{i:05d}", channel=f"C{i % 25:04d}")
+        async with gate:
+            started = time.perf_counter()
+            async with http.post(
+                f"{url}/slack/events", data=body, headers=signed_headers(body, SECRET)
+            ) as r:
+                await r.read()
+                assert r.status == 200, r.status
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return latencies
+
+
+async def wait_for_quiet(slack: FakeSlackApi, quiet: float = 2.0) -> None:
+    """Let the background runs from the ack test finish before timing single runs."""
+    seen = -1
+    while seen != len(slack.calls):
+        seen = len(slack.calls)
+        await asyncio.sleep(quiet)
+
+
+async def end_to_end(http: aiohttp.ClientSession, url: str, slack: FakeSlackApi) -> float:
+    body = slash_command_body("five-steps", user="U0E2E", channel=CHANNEL)
+    since = len(slack.calls)
+    started = time.perf_counter()
+    async with http.post(
+        f"{url}/slack/events", data=body, headers=signed_headers(body, SECRET)
+    ) as r:
+        assert r.status == 200
+    await slack.wait_for(
+        lambda c: (
+            c.method == "chat.update"
+            and any(b.get("type") == "actions" for b in c.args.get("blocks", []))
+        ),
+        timeout=60,
+        since=since,
+    )
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
