@@ -1,4 +1,4 @@
-"""SNS messages signed the way SNS signs them, with our own RSA key and self-signed certificate.
+"""Test messages for SNS, signed with ``bot.fakes.sns_signer`` (our own key and certificate).
 
 The certificate goes into ``cert_dir`` under the name SNS would give it
 (``SimpleNotificationService-test.pem``), and every message names it with a SigningCertURL on
@@ -7,74 +7,16 @@ a real SNS host, so the production verifier reads it from disk and never fetches
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from bot.fakes.sns_signer import CERT_NAME, CERT_URL, Signer, signer
 
-from bot.alarms.sns import string_to_sign
-
-CERT_NAME = "SimpleNotificationService-test.pem"
-CERT_URL = f"https://sns.us-east-1.amazonaws.com/{CERT_NAME}"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
 OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:somebody-elses"
 
-
-@dataclass(frozen=True)
-class Signer:
-    """An RSA key and its self-signed certificate."""
-
-    key: rsa.RSAPrivateKey
-    pem: bytes
-
-    def place(self, cert_dir: Path) -> Path:
-        """Put the certificate where ``CertificateStore(cert_dir)`` looks for CERT_URL."""
-        cert_dir.mkdir(parents=True, exist_ok=True)
-        path = cert_dir / CERT_NAME
-        path.write_bytes(self.pem)
-        return path
-
-    def sign(self, message: dict[str, Any], version: str = "1") -> dict[str, Any]:
-        digest = hashes.SHA1() if version == "1" else hashes.SHA256()
-        signature = self.key.sign(string_to_sign(message), padding.PKCS1v15(), digest)
-        return {
-            **message,
-            "SignatureVersion": version,
-            "Signature": base64.b64encode(signature).decode(),
-            "SigningCertURL": CERT_URL,
-        }
-
-    def body(self, message: dict[str, Any], version: str = "1") -> str:
-        """The signed message as SNS POSTs it (pretty-printed JSON)."""
-        return json.dumps(self.sign(message, version), indent=2)
-
-
-@cache
-def signer() -> Signer:
-    """One key per test session (RSA key generation is slow)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return Signer(key, cert.public_bytes(serialization.Encoding.PEM))
+__all__ = ["CERT_NAME", "CERT_URL", "OTHER_TOPIC", "TOPIC", "Signer", "signer"]
 
 
 def alarm_message(
