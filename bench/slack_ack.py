@@ -100,7 +100,12 @@ async def main() -> None:
             ) as http:
                 await wait_healthy(http, url, proc)
                 acks = await ack_latencies(
-                    http, url, args.commands, args.concurrency, incident.load_balancer
+                    http,
+                    url,
+                    args.commands,
+                    args.concurrency,
+                    incident.load_balancer,
+                    args.only_help,
                 )
                 await wait_for_quiet(slack)
                 e2e = [await end_to_end(http, url, slack) for _ in range(args.e2e)]
