@@ -47,6 +47,9 @@ class LiveMessage:
         self.ts: str | None = None
         self._last_edit = 0.0
         self._lock = asyncio.Lock()
+        self._finishing = asyncio.Event()  # set by finish(): snapshots still waiting are moot
+        self._pending: RunResult | None = None
+        self._timer: asyncio.Task[None] | None = None
 
     async def post(self, run: RunResult) -> str | None:
         """Post the first version (every step pending); returns its ts, or None if Slack failed."""
@@ -65,15 +68,25 @@ class LiveMessage:
         return self.ts
 
     async def show(self, run: RunResult) -> None:
-        """Show a snapshot, at most about once a second (the executor coalesces the rest)."""
+        """Show a snapshot, at most about once a second. Returns at once: the newest snapshot
+        waits for its turn, and one still waiting when the run finishes is dropped (the final
+        version goes out at once instead)."""
+        self._pending = run
+        if self._timer is None or self._timer.done():
+            self._timer = asyncio.create_task(self._show_when_due())
+
+    async def _show_when_due(self) -> None:
+        wait = self._last_edit + EDIT_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
         async with self._lock:
-            wait = self._last_edit + EDIT_INTERVAL_S - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await self._edit(run, buttons=False)
+            run, self._pending = self._pending, None
+            if run is not None and not self._finishing.is_set():
+                await self._edit(run, buttons=False)
 
     async def finish(self, run: RunResult) -> None:
         """The final version, with buttons; the full output as a file when it did not fit."""
+        self._finishing.set()
         async with self._lock:
             await self._edit(run, buttons=True)
         if needs_file(run):

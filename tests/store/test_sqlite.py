@@ -16,6 +16,7 @@ import pytest
 from bot.config import Settings, StoreSettings
 from bot.errors import ConfigError
 from bot.store import Incident, RunRecord, SqliteStore, open_store
+from bot.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -81,8 +82,26 @@ async def test_first_start_creates_the_file_its_directories_and_a_wal_database(
     assert db_path.exists()
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert await store.healthy()
+
+
+async def test_a_version_1_store_is_migrated_and_keeps_its_runs(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as raw:
+        for statement in MIGRATIONS[0]:
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 1")
+        raw.execute(
+            "INSERT INTO runs VALUES ('r1', 'C1', 'U1', 'health', '{}', 'slash', 1, NULL,"
+            " 'running', '{}', '', '')"
+        )
+    s = SqliteStore(db_path)
+    await s.start()
+    await s.save_output("r1", "full text")
+    assert await s.run_output("r1") == "full text"
+    assert (await s.get_run("r1")) is not None
+    await s.close()
 
 
 async def test_healthy_is_false_after_close(db_path: Path) -> None:
