@@ -7,8 +7,9 @@ morning of 2026-11-20 and reports Thursday 2026-11-19:
 - 2026-11-19: EC2 130, S3 4, Lambda 20 → 204.00;
 - month to date (Nov 1-19): 18 days at 162 + 204 = 3,120.00; Oct 1-19: 150.00 a day = 2,850.00.
 
-moto has no GetCostForecast, so over HTTP the forecast section says it is unavailable; the
-forecast's own text is tested in-process (tests/digest/test_queries.py, test_service.py).
+moto has no GetCostForecast or GetAnomalies: the first test puts a proxy in front of moto server
+that answers only those two operations (tests/fakes/aws_proxy.py), so the subprocess prints a
+forecast; the others talk to moto server directly, where the digest says it is unavailable.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import requests
 from bot.__main__ import main
 from bot.fakes.slack_api import FakeSlackApi
 from bot.fakes.slack_model import blocks_text
+from tests.fakes.aws_proxy import SlowAws
 
 ROOT = Path(__file__).resolve().parent.parent
 SENT_ON = date(2026, 11, 20)
@@ -142,11 +144,36 @@ def _row(text: str, name: str) -> str:
     return " ".join(row.split())
 
 
-async def test_digest_prints_the_total_the_top_movers_and_the_forecast_line(
-    moto_url: str, tmp_path: Path
+FORECAST = {
+    "Total": {"Amount": "1800.0", "Unit": "USD"},
+    "ForecastResultsByTime": [
+        {"TimePeriod": {"Start": "2026-11-20", "End": "2026-12-01"}, "MeanValue": "1800.0"}
+    ],
+}
+ANOMALIES = {
+    "Anomalies": [
+        {
+            "AnomalyId": "a-1",
+            "AnomalyStartDate": "2026-11-19",
+            "DimensionValue": "AWS Lambda",
+            "RootCauses": [
+                {"Service": "AWS Lambda", "Region": "us-east-1", "UsageType": "Request"}
+            ],
+            "AnomalyScore": {"MaxScore": 0.9, "CurrentScore": 0.9},
+            "Impact": {"MaxImpact": 18.0, "TotalImpact": 18.0, "TotalExpectedSpend": 2.0},
+            "MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/m-1",
+        }
+    ]
+}
+
+
+async def test_digest_prints_the_total_the_top_movers_and_the_forecast(
+    slow_aws: SlowAws, moto_url: str, tmp_path: Path
 ) -> None:
     seed_costs(moto_url)
-    env = cli_env(moto_url, write_config(tmp_path))
+    slow_aws.answer("GetCostForecast", FORECAST)
+    slow_aws.answer("GetAnomalies", ANOMALIES)
+    env = cli_env(slow_aws.url, write_config(tmp_path))
 
     code, out, err = await run_cli(env, "--date", "2026-11-20")
 
@@ -165,10 +192,22 @@ async def test_digest_prints_the_total_the_top_movers_and_the_forecast_line(
     ]
     assert _row(out, "AWS Lambda") == "AWS Lambda $20.00 +$18.00 (+900%)"
     assert "Month to date: $3,120.00; same days last month $2,850.00: +$270.00 (+9%)" in out
-    # moto server has no GetCostForecast: the digest says so instead of failing
-    [forecast] = [line for line in lines if "Forecast" in line]
-    assert forecast.strip().startswith("- Forecast unavailable:")
+    [forecast] = [line for line in lines if "orecast" in line]
+    assert "$4,920.00" in forecast, out  # month to date $3,120 + $1,800 forecast for the rest
+    assert "AWS Lambda" in out.split("nomal")[1], out
     assert "Cost Explorer request" in lines[-1]
+
+
+async def test_digest_without_a_forecast_says_it_is_unavailable(
+    moto_url: str, tmp_path: Path
+) -> None:
+    seed_costs(moto_url)  # moto server itself: no GetCostForecast
+    code, out, err = await run_cli(
+        cli_env(moto_url, write_config(tmp_path)), "--date", "2026-11-20"
+    )
+    assert code == 0, err
+    [forecast] = [line for line in out.splitlines() if "Forecast" in line]
+    assert forecast.strip().startswith("- Forecast unavailable:")
 
 
 async def test_digest_post_sends_the_message_and_the_chart(moto_url: str, tmp_path: Path) -> None:
