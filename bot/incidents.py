@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import uuid
 import weakref
@@ -44,6 +43,7 @@ from bot.aws import AwsClients
 from bot.config import Settings
 from bot.errors import BotError, RetryLater
 from bot.incident_chart import alarm_chart_png, chart_filename, fetch_alarm_metric
+from bot.incident_records import StormRecord, alarm_from_json, alarm_to_json
 from bot.metrics import Metrics
 from bot.playbooks.catalog import Catalog
 from bot.playbooks.params import resolve_params
@@ -193,7 +193,7 @@ class Incidents:
             muted_until=previous.muted_until if previous and muted else None,
             storm_root_ts=previous.storm_root_ts if previous and muted else "",
         )
-        await self._store.schedule_set(ALARM_SNAPSHOT + incident.key, _alarm_json(alarm))
+        await self._store.schedule_set(ALARM_SNAPSHOT + incident.key, alarm_to_json(alarm))
         if not await self._store.incident_create(incident):
             log.info("incident %s is already open elsewhere; not opening another", incident.key)
             return []
@@ -257,7 +257,7 @@ class Incidents:
     async def _still_firing(self, open_: Incident, alarm: Alarm, when: datetime) -> list[FollowUp]:
         if not _thread(open_):
             log.info("incident %s has no root yet; posting it now", open_.key)
-            await self._store.schedule_set(ALARM_SNAPSHOT + open_.key, _alarm_json(alarm))
+            await self._store.schedule_set(ALARM_SNAPSHOT + open_.key, alarm_to_json(alarm))
             changed = await self._change(open_, _at_state(alarm, when))
             return await self._post_root(changed or open_, alarm)
         if when == open_.state_changed_at and alarm.state == open_.state:
@@ -334,7 +334,7 @@ class Incidents:
                     return  # nothing saved: the next delivery for this key tries again
                 ts = str(response["ts"])
             last = max(incident.opened_at, record.last) if record and active else incident.opened_at
-            await self._save_storm(incident.route, _Storm(incident.channel, ts, last, entries))
+            await self._save_storm(incident.route, StormRecord(incident.channel, ts, last, entries))
         await self._change(incident, lambda i: dataclasses.replace(i, storm_root_ts=ts))
         await self._post(incident.channel, msg.storm_reply(alarm), ts)
 
@@ -359,11 +359,11 @@ class Incidents:
         )
         await self._update(incident.channel, record.ts, text)
 
-    async def _storm(self, route_key: str) -> _Storm | None:
+    async def _storm(self, route_key: str) -> StormRecord | None:
         raw = await self._store.schedule_get(STORM + route_key)
-        return _Storm.from_json(raw) if raw else None
+        return StormRecord.from_json(raw) if raw else None
 
-    async def _save_storm(self, route_key: str, storm: _Storm) -> None:
+    async def _save_storm(self, route_key: str, storm: StormRecord) -> None:
         await self._store.schedule_set(STORM + route_key, storm.to_json())
 
     # buttons
@@ -505,7 +505,7 @@ class Incidents:
 
     async def _snapshot(self, key: str) -> Alarm | None:
         raw = await self._store.schedule_get(ALARM_SNAPSHOT + key)
-        return _alarm_from_json(raw) if raw else None
+        return alarm_from_json(raw) if raw else None
 
     # Slack
 
@@ -578,53 +578,3 @@ def _at_state(alarm: Alarm, when: datetime) -> Callable[[Incident], Incident]:
 
 def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-# what the store keeps besides incident rows
-
-
-@dataclasses.dataclass(frozen=True)
-class _Storm:
-    """A route's storm message: where it is, the newest alarm in it, and what it lists."""
-
-    channel: str
-    ts: str
-    last: datetime
-    entries: list[msg.StormEntry]
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "channel": self.channel,
-                "ts": self.ts,
-                "last": self.last.isoformat(),
-                "entries": [dataclasses.asdict(e) for e in self.entries],
-            }
-        )
-
-    @classmethod
-    def from_json(cls, raw: str) -> _Storm:
-        data = json.loads(raw)
-        return cls(
-            channel=str(data["channel"]),
-            ts=str(data["ts"]),
-            last=datetime.fromisoformat(data["last"]),
-            entries=[msg.StormEntry(**e) for e in data["entries"]],
-        )
-
-
-def _alarm_json(alarm: Alarm) -> str:
-    data = {f.name: getattr(alarm, f.name) for f in dataclasses.fields(alarm)}
-    data["source"] = str(alarm.source)
-    data["changed_at"] = alarm.changed_at.isoformat() if alarm.changed_at else None
-    data["dimensions"] = dict(alarm.dimensions)
-    return json.dumps(data)
-
-
-def _alarm_from_json(raw: str) -> Alarm:
-    data = json.loads(raw)
-    data["source"] = AlarmSource(data["source"])
-    if data.get("changed_at"):
-        data["changed_at"] = datetime.fromisoformat(data["changed_at"])
-    known = {f.name for f in dataclasses.fields(Alarm)}
-    return Alarm(**{k: v for k, v in data.items() if k in known})

@@ -27,6 +27,9 @@ from bot.slack.live import LiveMessage
 from bot.store.base import RunRecord, Store
 
 log = logging.getLogger(__name__)
+# Runs executing at once; more wait their turn (their message already shows them pending), so a
+# burst of commands or an alarm storm cannot starve the event loop that answers Slack.
+MAX_CONCURRENT_RUNS = 8
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class SlackRuns:
         metrics: Metrics,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_concurrent: int = MAX_CONCURRENT_RUNS,
     ) -> None:
         self._executor = executor
         self._store = store
@@ -95,6 +99,7 @@ class SlackRuns:
         self._pacer = pacer
         self._metrics = metrics
         self._clock = clock
+        self._slots = asyncio.Semaphore(max_concurrent)
 
     def live_message(self, channel: str, thread_ts: str | None, user: str) -> LiveMessage:
         return LiveMessage(
@@ -129,14 +134,15 @@ class SlackRuns:
             )
         )
         try:
-            result = await self._executor.run(
-                request.playbook,
-                request.params,
-                alarm=request.alarm,
-                requested_by=request.user,
-                run_id=request.run_id,
-                on_update=live.show,
-            )
+            async with self._slots:  # the skeleton is up already: a queued run shows as pending
+                result = await self._executor.run(
+                    request.playbook,
+                    request.params,
+                    alarm=request.alarm,
+                    requested_by=request.user,
+                    run_id=request.run_id,
+                    on_update=live.show,
+                )
         except Exception:  # the executor never raises for a step; this is a bug
             log.exception("run %s of %s failed", request.run_id, request.playbook.name)
             self._metrics.errors.labels("run").inc()

@@ -1,0 +1,58 @@
+"""What the incident lifecycle keeps in the store besides incident rows: a route's storm
+message, and the alarm that opened an incident (so buttons can redraw and re-run it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+
+from bot import incident_messages as msg
+from bot.alarms.model import Alarm, AlarmSource
+
+
+@dataclasses.dataclass(frozen=True)
+class StormRecord:
+    """A route's storm message: where it is, the newest alarm in it, and what it lists."""
+
+    channel: str
+    ts: str
+    last: datetime
+    entries: list[msg.StormEntry]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "channel": self.channel,
+                "ts": self.ts,
+                "last": self.last.isoformat(),
+                "entries": [dataclasses.asdict(e) for e in self.entries],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> StormRecord:
+        data = json.loads(raw)
+        return cls(
+            channel=str(data["channel"]),
+            ts=str(data["ts"]),
+            last=datetime.fromisoformat(data["last"]),
+            entries=[msg.StormEntry(**e) for e in data["entries"]],
+        )
+
+
+def alarm_to_json(alarm: Alarm) -> str:
+    data = {f.name: getattr(alarm, f.name) for f in dataclasses.fields(alarm)}
+    data["source"] = str(alarm.source)
+    data["changed_at"] = alarm.changed_at.isoformat() if alarm.changed_at else None
+    data["dimensions"] = dict(alarm.dimensions)
+    return json.dumps(data)
+
+
+def alarm_from_json(raw: str) -> Alarm:
+    data = json.loads(raw)
+    data["source"] = AlarmSource(data["source"])
+    if data.get("changed_at"):
+        data["changed_at"] = datetime.fromisoformat(data["changed_at"])
+    known = {f.name for f in dataclasses.fields(Alarm)}
+    return Alarm(**{k: v for k, v in data.items() if k in known})
