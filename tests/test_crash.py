@@ -24,6 +24,7 @@ import pytest
 
 from bot.fakes.moto_server import free_port
 from bot.fakes.slack_api import FakeSlackApi
+from bot.fakes.slack_requests import signed_headers, slash_command_body
 from bot.incidents import ROOT_LEASE
 from bot.store.sqlite import SqliteStore
 from tests.alarms.signing import TOPIC, alarm_message, notification, signer
@@ -246,3 +247,31 @@ async def test_the_same_message_three_times_at_once_makes_one_root(
 async def _is(status: object, expected: str) -> bool:
     assert asyncio.iscoroutine(status)
     return bool(await status == expected)
+
+
+async def test_sigterm_finishes_the_runs_in_flight_then_exits(
+    server: Server, slack: FakeSlackApi, tmp_path: Path
+) -> None:
+    await server.start(slack.base_url)
+    body = slash_command_body("emergency", user="U0ONCALL", channel=CHANNEL)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.url}/slack/events",
+            data=body,
+            headers=signed_headers(body, "crash-test-secret"),
+        ) as response,
+    ):
+        assert response.status == 200
+    await slack.wait_for("chat.postMessage", timeout=15)
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(server.process.wait, 60) == 0, server.log_text()
+
+    store = SqliteStore(tmp_path / "state.db")
+    await store.start()
+    [record] = await store.recent_runs(CHANNEL, 5)
+    await store.close()
+    assert record.playbook == "emergency" and record.finished_at is not None, server.log_text()
+    [message] = slack.messages(CHANNEL)
+    assert any(b.get("type") == "actions" for b in message.blocks), "the final version was posted"
