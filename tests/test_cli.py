@@ -219,3 +219,27 @@ def test_cloudformation_role_grants_exactly_the_generated_policy() -> None:
     }
     for sid in ("TriagebotReadOnly", "TriagebotCostDigest"):
         assert sorted(statements[sid]["Action"]) == sorted(generated[sid]["Action"]), sid
+
+
+def test_serve_without_slack_secrets_says_which_are_missing() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1
+    assert "serve needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in the environment" in done.stderr
+
+
+def test_socket_mode_serves_health_and_metrics_but_no_events_route() -> None:
+    from bot.app import build_app
+    from bot.config import load_settings
+
+    settings = load_settings(None, env={"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_APP_TOKEN": "xapp-x"})
+    app = build_app(settings, socket_mode=True)
+    paths = {route.resource.canonical for route in app.web.router.routes() if route.resource}
+    assert {"/healthz", "/metrics", "/sns"} <= paths and "/slack/events" not in paths
