@@ -268,3 +268,22 @@ async def test_slack_outage_during_a_run_still_records_it(harness: Harness) -> N
     assert record.finished_at is not None and record.outcome in ("ok", "warn", "error")
     assert harness.slack.messages(CHANNEL) == []
     assert harness.app.metrics.slack_calls.labels("chat.postMessage", "error")._value.get() >= 1
+
+
+async def test_healthz_and_metrics_report_what_happened(harness: Harness) -> None:
+    async with harness.http.get(f"{harness.url}/healthz") as response:
+        assert response.status == 200
+        health = await response.json()
+    assert health["status"] == "ok" and health["store"] == "ok" and health["playbooks"] >= 10
+    await harness.command("recent-changes")
+    await harness.settle()
+    async with harness.http.get(f"{harness.url}/metrics") as response:
+        assert response.status == 200 and response.content_type == "text/plain"
+        text = await response.text()
+    assert 'triagebot_runs_total{outcome="warn",playbook="recent-changes"} 1.0' in text
+    assert (
+        'triagebot_step_duration_seconds_count{status="error",step="cloudtrail.recent_changes"} 1.0'
+        in text
+    )
+    assert 'triagebot_slack_calls_total{method="chat.postMessage",outcome="ok"} 1.0' in text
+    assert "triagebot_slack_ack_seconds_count" in text
