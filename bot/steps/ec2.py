@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC
 from ipaddress import IPv4Network
 from typing import Any, Literal
@@ -228,18 +229,19 @@ async def reachability(ctx: StepContext, params: ReachabilityParams) -> StepOutp
     instance = instances[0]
     checks = [_running(instance), _public_ip(instance, source)]
     group_ids = [g["GroupId"] for g in instance.get("SecurityGroups", [])]
-    groups = []
-    if group_ids:
-        answer = await ctx.call("ec2", "describe_security_groups", GroupIds=group_ids)
-        groups = answer.get("SecurityGroups", [])
+    subnet_id, vpc_id = instance.get("SubnetId"), instance.get("VpcId")
+    # The security groups, the subnet's ACL and its route table are independent: ask at once.
+    groups, network = await asyncio.gather(
+        _security_groups(ctx, group_ids),
+        _subnet_network(ctx, subnet_id, vpc_id) if subnet_id and vpc_id else _nothing(),
+    )
     ok, reason = security_group_allows(groups, params.protocol, params.port, source)
     checks.append(Check("security group inbound", ok, reason))
-    subnet_id, vpc_id = instance.get("SubnetId"), instance.get("VpcId")
-    if subnet_id and vpc_id:
-        acl = await _subnet_acl(ctx, subnet_id, vpc_id)
+    if network is not None:
+        acl, table = network
         checks.append(inbound_acl_check(acl, params.protocol, params.port, source))
         checks.append(outbound_acl_check(acl, params.protocol, source))
-        checks.append(route_check(await _route_table(ctx, subnet_id, vpc_id), source))
+        checks.append(route_check(table, source))
     else:
         checks.append(Check("subnet", False, "The instance is in no subnet (terminated?)."))
     failed = [c for c in checks if not c.ok]
@@ -281,6 +283,28 @@ def _public_ip(instance: dict[str, Any], source: IPv4Network) -> Check:
     if instance["State"]["Name"] != "running":
         reason += " (A stopped instance has no auto-assigned public IP until it starts.)"
     return Check("public IP", False, reason)
+
+
+async def _security_groups(ctx: StepContext, group_ids: list[str]) -> list[dict[str, Any]]:
+    if not group_ids:
+        return []
+    answer = await ctx.call("ec2", "describe_security_groups", GroupIds=group_ids)
+    groups: list[dict[str, Any]] = answer.get("SecurityGroups", [])
+    return groups
+
+
+async def _subnet_network(
+    ctx: StepContext, subnet_id: str, vpc_id: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The subnet's network ACL and route table, looked up together."""
+    acl, table = await asyncio.gather(
+        _subnet_acl(ctx, subnet_id, vpc_id), _route_table(ctx, subnet_id, vpc_id)
+    )
+    return acl, table
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _subnet_acl(ctx: StepContext, subnet_id: str, vpc_id: str) -> dict[str, Any]:
