@@ -67,12 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("TRIAGEBOT_LOG_LEVEL", "WARNING").upper(),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = load_settings(config_path(args.config, os.environ))
+        logging.basicConfig(
+            level=settings.log_level or "WARNING", format="%(levelname)s %(name)s: %(message)s"
+        )
         return asyncio.run(_dispatch(args, settings))
     except UsageError as exc:
         print(f"triagebot {args.verb}: {exc.user_message}", file=sys.stderr)

@@ -157,6 +157,7 @@ class Settings(FileSettings):
     secrets: Secrets = Field(default_factory=Secrets)
     slack_api_url: str = DEFAULT_SLACK_API_URL
     aws_endpoint_url: str | None = None
+    log_level: str = ""  # $TRIAGEBOT_LOG_LEVEL; "" = the command's default
     source: str = ""  # the file read, or "" for built-in defaults
     base_dir: str = "."  # relative paths in the file are relative to this
 
@@ -218,6 +219,7 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
             "secrets": secrets,
             "slack_api_url": env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
             "aws_endpoint_url": env.get("AWS_ENDPOINT_URL") or None,
+            "log_level": env.get("TRIAGEBOT_LOG_LEVEL", "").upper(),
             "source": str(path) if path else "",
             "base_dir": str(path.resolve().parent) if path else ".",
         }

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import signal
 
 from aiohttp import web
@@ -19,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 async def serve(args: argparse.Namespace, settings: Settings) -> int:
-    configure_json_logging(os.environ.get("TRIAGEBOT_LOG_LEVEL", "INFO"))
+    configure_json_logging(settings.log_level or "INFO")
     app_token = settings.secrets.slack_app_token
     app = build_app(settings, socket_mode=app_token is not None)
     runner = web.AppRunner(app.web, access_log=None, handle_signals=False)

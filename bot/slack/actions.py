@@ -1,4 +1,6 @@
-"""Buttons and the modal submission. Each checks the same permissions as ``/triage``."""
+"""Buttons, the modal's playbook select and its submission.
+
+Each checks the same permissions as ``/triage``."""
 
 from __future__ import annotations
 
@@ -7,11 +9,22 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot.errors import BotError, ParamError
-from bot.playbooks.params import parse_kv
 from bot.slack import messages
 from bot.slack.commands import Reply, TriageCommand
-from bot.slack.modal import PARAMS_BLOCK, PLAYBOOK_BLOCK, read_submission
+from bot.slack.modal import (
+    NO_PLAYBOOK,
+    PLAYBOOK_ACTION,
+    PLAYBOOK_BLOCK,
+    block_for_error,
+    error_answer,
+    parameter_view,
+    read_metadata,
+    read_submission,
+    still_loading,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,24 +113,61 @@ class RunButtons:
         return Reply()
 
     async def on_modal(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Validate a modal submission: errors go back into the modal; else the run starts."""
-        submission = read_submission(body.get("view", {}))
+        """Validate a modal submission: errors go back into the modal (under the block they are
+        about); else the run starts the way ``/triage <playbook> key=value`` starts it."""
+        submission = read_submission(body.get("view") or {})
         user = str(body.get("user", {}).get("id", ""))
+        name = submission.playbook or submission.shown
+        if not name:
+            return error_answer(PLAYBOOK_BLOCK, NO_PLAYBOOK)
+        if submission.shown and submission.shown != name:
+            return error_answer(PLAYBOOK_BLOCK, still_loading(name))
         try:
-            playbook = self.deps.catalog.get(submission.playbook)
+            playbook = self.deps.catalog.get(name)
         except BotError as exc:
-            return {"response_action": "errors", "errors": {PLAYBOOK_BLOCK: exc.user_message[:150]}}
+            return error_answer(PLAYBOOK_BLOCK, exc.user_message)
         try:
-            words, params = parse_kv(submission.params_text)
-            if words:
-                raise ParamError(f"`{words[0]}` is not a key=value pair.")
             reply = await self.command.start_run(
-                playbook, params, user, submission.channel, source="modal"
+                playbook, submission.params, user, submission.channel, source="modal"
             )
+        except ParamError as exc:
+            block = block_for_error(submission, playbook, exc.user_message)
+            return error_answer(block, exc.user_message)
         except BotError as exc:
-            return {"response_action": "errors", "errors": {PARAMS_BLOCK: exc.user_message[:150]}}
+            return error_answer(PLAYBOOK_BLOCK, exc.user_message)
         if reply.text:
             self.deps.tasks.spawn(
-                self.command.tell(submission.channel, user, reply.text), name="modal-reply"
+                self.command.tell(submission.channel, user, reply.text, reply.blocks or None),
+                name="modal-reply",
             )
         return None
+
+    async def on_playbook_chosen(self, body: Mapping[str, Any]) -> None:
+        """A playbook was picked in the modal: show its parameters (``views.update`` with the
+        view's hash, so a stale update never overwrites a newer view). Never raises."""
+        view = body.get("view") or {}
+        chosen = next(
+            (
+                str((a.get("selected_option") or {}).get("value") or "")
+                for a in body.get("actions", [])
+                if a.get("action_id") == PLAYBOOK_ACTION
+            ),
+            "",
+        )
+        channel, _ = read_metadata(view)
+        try:
+            playbook = self.deps.catalog.get(chosen)
+            await self.deps.client.views_update(
+                view_id=str(view.get("id", "")),
+                hash=str(view.get("hash", "")) or None,
+                view=parameter_view(self.deps.catalog, channel, playbook),
+            )
+        except BotError as exc:
+            log.info("modal: %s", exc.user_message)
+        except SlackApiError as exc:
+            # hash_conflict: a newer choice already updated the view; the submission check
+            # catches a view left showing another playbook's parameters.
+            log.warning("modal update for %s failed: %s", chosen, exc.response.get("error"))
+        except Exception:
+            log.exception("modal update for %s failed", chosen)
+            self.deps.metrics.errors.labels("button").inc()

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.actions import DETAILS_ACTION, RERUN_ACTION, RunButtons
 from bot.slack.commands import CONFIRM_ACTION, TriageCommand
 from bot.slack.deps import SlackDeps
-from bot.slack.modal import CALLBACK_ID
+from bot.slack.modal import CALLBACK_ID, PLAYBOOK_ACTION
 
 INCIDENT_ACTIONS = re.compile(r"^incident_")
 
@@ -58,6 +58,11 @@ def build_bolt_app(
         async def on_incident_button(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
             deps.tasks.spawn(incident_actions(body), name="incident-button")
+
+    @app.action(PLAYBOOK_ACTION)
+    async def on_modal_playbook(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        deps.tasks.spawn(buttons.on_playbook_chosen(body), name="modal-playbook")
 
     @app.view(CALLBACK_ID)
     async def on_modal(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -167,9 +167,13 @@ class TriageCommand:
             )
         )
 
-    async def tell(self, channel: str, user: str, text: str) -> None:
-        """An ephemeral message after the ack."""
-        await self.deps.client.chat_postEphemeral(channel=channel, user=user, text=text)
+    async def tell(
+        self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        """An ephemeral message after the ack (``text`` is the fallback when ``blocks``)."""
+        await self.deps.client.chat_postEphemeral(
+            channel=channel, user=user, text=text, blocks=blocks
+        )
 
 
 def confirm_reply(playbook: Playbook, raw: Mapping[str, str]) -> Reply:
