@@ -275,3 +275,6 @@ async def test_sigterm_finishes_the_runs_in_flight_then_exits(
     assert record.playbook == "emergency" and record.finished_at is not None, server.log_text()
     [message] = slack.messages(CHANNEL)
     assert any(b.get("type") == "actions" for b in message.blocks), "the final version was posted"
+    log = server.log.read_text()
+    assert '"message": "stopping: finishing runs in flight"' in log
+    assert "crash-test-secret" not in log and "xoxb-crash-test" not in log, "no secret in the logs"
