@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.fakes.seed import seed_incident
+from tests.fakes.aws_proxy import SlowAws
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -243,3 +244,16 @@ def test_socket_mode_serves_health_and_metrics_but_no_events_route() -> None:
     app = build_app(settings, socket_mode=True)
     paths = {route.resource.canonical for route in app.web.router.routes() if route.resource}
     assert {"/healthz", "/metrics", "/sns"} <= paths and "/slack/events" not in paths
+
+
+def test_a_throttled_step_is_retried_and_says_how_many_attempts(
+    slow_aws: SlowAws, tmp_path: Path
+) -> None:
+    playbook = tmp_path / "whoami.yaml"
+    playbook.write_text("name: whoami\nsteps:\n  - id: me\n    uses: sts.caller_identity\n")
+    slow_aws.throttle("GetCallerIdentity", 2)
+    done = triagebot("run", str(playbook), env={"AWS_ENDPOINT_URL": slow_aws.url})
+    assert done.returncode == 0, done.stderr
+    assert "Acting as `arn:aws:sts::123456789012:user/moto`" in done.stdout
+    assert "3 attempts (2 retries after throttling or server errors)" in done.stdout
+    assert slow_aws.calls["GetCallerIdentity"] == 3
