@@ -157,6 +157,14 @@ class AwsClients:
     def default_region(self) -> str:
         return self._settings.region
 
+    def account_named_for(self, account_id: str) -> str | None:
+        """The ``[[aws.accounts]]`` entry whose role lives in ``account_id`` (an alarm's
+        account), or None: then the bot's own credentials are used."""
+        for account in self._settings.accounts:
+            if account_id and account.role_arn.split(":")[4] == account_id:
+                return account.name
+        return None
+
     def target(self, region: str | None = None, account: str | None = None) -> Target:
         return Target(region=region or self._settings.region, account=account)
 

@@ -256,7 +256,8 @@ class _Run:
                 region=_rendered(spec.region, variables)
                 or (self.alarm.region if self.alarm else None)
                 or self.aws.default_region,
-                account=_rendered(spec.account, variables),
+                account=_rendered(spec.account, variables)
+                or (self.aws.account_named_for(self.alarm.account) if self.alarm else None),
             )
             rendered = render_value(spec.with_, variables)
         except TemplateFailure as exc:

@@ -130,3 +130,26 @@ def test_unknown_account_is_a_clear_error(session: boto3.Session) -> None:
     with pytest.raises(StepError, match="no AWS account `staging`"):
         asyncio.run(aws.call("sts", "get_caller_identity", aws.target(account="staging")))
     aws.close()
+
+
+def test_an_alarm_from_another_account_runs_with_that_accounts_role(aws: None) -> None:
+    import dataclasses
+
+    from bot.alarms.model import Alarm, AlarmSource
+    from bot.executor import Executor
+    from bot.playbooks.schema import Playbook
+    from bot.steps import default_registry
+
+    role = "arn:aws:iam::111122223333:role/triagebot-read"
+    settings = AwsSettings(accounts=(AwsAccount(name="prod", role_arn=role),))
+    clients = AwsClients(settings, session_factory=lambda: boto3.Session(region_name="us-east-1"))
+    executor = Executor(default_registry(), clients)
+    playbook = Playbook.model_validate(
+        {"name": "whoami", "steps": [{"id": "me", "uses": "sts.caller_identity"}]}
+    )
+    alarm = Alarm(source=AlarmSource.ALARM, name="x", account="111122223333", region="us-east-1")
+    theirs = asyncio.run(executor.run(playbook, {}, alarm=alarm))
+    ours = asyncio.run(executor.run(playbook, {}, alarm=dataclasses.replace(alarm, account="999")))
+    clients.close()
+    assert theirs.steps[0].data["account"] == "111122223333"
+    assert ours.steps[0].data["account"] == "123456789012"
