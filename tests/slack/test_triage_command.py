@@ -168,56 +168,6 @@ async def test_channels_outside_allowed_channels_are_refused(harness: Harness) -
     assert "not enabled in this channel" in reply["text"] and "<#C0OTHER>" in reply["text"]
 
 
-async def test_modal_round_trip(harness: Harness) -> None:
-    status, reply = await harness.command("")
-    assert status == 200 and reply == {}
-    call = await harness.slack.wait_for("views.open")
-    view = call.args["view"]
-    options = [o["value"] for o in view["blocks"][0]["element"]["options"]]
-    assert "alb-errors" in options and view["private_metadata"] == CHANNEL
-
-    def submission(playbook: str, params: str) -> dict:  # type: ignore[type-arg]
-        return {
-            "type": "view_submission",
-            "team": {"id": "T1DC2JH3J", "domain": "testteamnow"},
-            "user": {"id": USER, "username": "oncall", "team_id": "T1DC2JH3J"},
-            "api_app_id": "A0TRIAGE",
-            "token": "verification_token",
-            "trigger_id": "1.2.3",
-            "view": {
-                **view,
-                "id": "V0MODAL",
-                "state": {
-                    "values": {
-                        "playbook": {
-                            "playbook_select": {
-                                "type": "static_select",
-                                "selected_option": {"value": playbook},
-                            }
-                        },
-                        "params": {"params_input": {"type": "plain_text_input", "value": params}},
-                    }
-                },
-            },
-        }
-
-    status, body = await harness.post(
-        payload_body(submission("alb-errors", "load_balancer=prod-web lookback=soon"))
-    )
-    answer = json.loads(body)
-    assert answer["response_action"] == "errors" and "lookback" in answer["errors"]["params"]
-
-    status, body = await harness.post(
-        payload_body(submission("alb-errors", "load_balancer=prod-web"))
-    )
-    assert status == 200 and body.strip() in ("", "{}")
-    await harness.settle()
-    [message] = harness.slack.messages(CHANNEL)
-    assert harness.incident.instances[0] in _text_of(message.blocks)
-    [record] = await harness.app.store.recent_runs(CHANNEL, 5)
-    assert record.source == "modal"
-
-
 async def test_rerun_and_details_buttons(harness: Harness) -> None:
     await harness.command("recent-changes lookback=15m")
     await harness.settle()
