@@ -19,15 +19,26 @@ DIGEST_ACTIONS = (
 # Used outside playbooks: `/triage alarm <name>` looks the alarm up; alarm threads chart its metric.
 ALARM_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData")
 SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+# The DynamoDB store (`[store] url = "dynamodb://table"`): its table is created on first start.
+STATE_TABLE_ACTIONS = (
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:TransactWriteItems",
+)
 
 
 def build_policy(
     settings: Settings, playbooks: Iterable[Playbook], registry: Registry
 ) -> dict[str, Any]:
     """An IAM policy document: read-only actions for every step the playbooks use, the digest's
-    Cost Explorer reads when a digest is configured, SQS when a queue is, AssumeRole for the
-    configured accounts, and — only for playbooks marked ``mutating: true`` — their write actions
-    in a statement of their own."""
+    Cost Explorer reads when a digest is configured, SQS when a queue is, the state table (and
+    its indexes) when the store is DynamoDB, AssumeRole for the configured accounts, and — only
+    for playbooks marked ``mutating: true`` — their write actions in a statement of their own."""
     read: set[str] = set(ALARM_ACTIONS)
     write: set[str] = set()
     for playbook in playbooks:
@@ -41,6 +52,13 @@ def build_policy(
     if settings.sqs is not None and settings.sqs.queue_url:
         statements.append(
             _statement("TriagebotAlarmQueue", list(SQS_ACTIONS), _queue_arn(settings.sqs.queue_url))
+        )
+    if settings.store.url.startswith("dynamodb://"):
+        table = settings.store.url.removeprefix("dynamodb://")
+        arn = f"arn:aws:dynamodb:{settings.aws.region}:*:table/{table}"
+        # Queries on the table's indexes are authorised on the index ARNs.
+        statements.append(
+            _statement("TriagebotStateTable", list(STATE_TABLE_ACTIONS), [arn, f"{arn}/index/*"])
         )
     roles = sorted({account.role_arn for account in settings.aws.accounts})
     if roles:
