@@ -245,7 +245,12 @@ class AwsClients:
         try:
             result: dict[str, Any] = getattr(client, method)(**kwargs)
         except ClientError as exc:
-            raise StepError(describe_client_error(exc, service, method)) from exc
+            error = exc.response.get("Error", {})
+            raise StepError(
+                describe_client_error(exc, service, method),
+                aws_code=str(error.get("Code", "")),
+                aws_message=str(error.get("Message", "")).strip(),
+            ) from exc
         except BotoCoreError as exc:
             raise StepError(f"`{iam_action(service, method)}` failed: {exc}") from exc
         return result

@@ -56,7 +56,15 @@ class AccessRefused(BotError):
 
 
 class StepError(BotError):
-    """A step could not produce its result (AWS said no, bad input, ...)."""
+    """A step could not produce its result (AWS said no, bad input, ...).
+
+    When AWS answered with an error, ``aws_code`` and ``aws_message`` hold what it said
+    (``AccessDeniedException``, ...) so callers can tell cases apart without botocore."""
+
+    def __init__(self, user_message: str, *, aws_code: str = "", aws_message: str = "") -> None:
+        super().__init__(user_message)
+        self.aws_code = aws_code
+        self.aws_message = aws_message
 
 
 class SignatureInvalid(BotError):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
-
 from bot.errors import StepError
 
 _DENIED = {
@@ -43,17 +41,8 @@ ANOMALIES = Section("Anomalies", ("ce:GetAnomalies",))
 BUDGETS = Section("Budgets", ("budgets:ViewBudget", "sts:GetCallerIdentity"))
 
 
-def _client_error(exc: StepError) -> ClientError | None:
-    cause = exc.__cause__
-    return cause if isinstance(cause, ClientError) else None
-
-
 def _code_and_message(exc: StepError) -> tuple[str, str]:
-    error = _client_error(exc)
-    if error is None:
-        return "", ""
-    details = error.response.get("Error", {})
-    return str(details.get("Code", "")), str(details.get("Message", "")).strip()
+    return exc.aws_code, exc.aws_message
 
 
 def cost_explorer_disabled(exc: StepError) -> bool:

@@ -7,7 +7,6 @@ import re
 from collections import Counter
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from bot.errors import StepError
@@ -157,7 +156,7 @@ async def _groups_of_load_balancer(
     try:
         found = await ctx.call("elbv2", "describe_load_balancers", **lookup)
     except StepError as exc:
-        if _code(exc) in ("LoadBalancerNotFound", "ValidationError"):
+        if exc.aws_code in ("LoadBalancerNotFound", "ValidationError"):
             raise StepError(
                 f"There is no load balancer `{given}` in {ctx.target.region} "
                 "(give its name, its ARN, or app/NAME/ID as in the alarm's LoadBalancer "
@@ -170,7 +169,7 @@ async def _groups_of_load_balancer(
             "elbv2", "describe_target_groups", LoadBalancerArn=balancer["LoadBalancerArn"]
         )
     except StepError as exc:
-        if _code(exc) != "TargetGroupNotFound":  # some endpoints say so for "none attached"
+        if exc.aws_code != "TargetGroupNotFound":  # some endpoints say so for "none attached"
             raise
         pages = []
     return balancer["LoadBalancerName"], [g for p in pages for g in p.get("TargetGroups", [])]
@@ -185,7 +184,7 @@ async def _target_group(ctx: StepContext, given: str) -> list[dict[str, Any]]:
     try:
         found = await ctx.call("elbv2", "describe_target_groups", **lookup)
     except StepError as exc:
-        if _code(exc) in ("TargetGroupNotFound", "ValidationError"):
+        if exc.aws_code in ("TargetGroupNotFound", "ValidationError"):
             raise StepError(
                 f"There is no target group `{given}` in {ctx.target.region} "
                 "(give its name or its ARN)."
@@ -193,13 +192,6 @@ async def _target_group(ctx: StepContext, given: str) -> list[dict[str, Any]]:
         raise
     groups: list[dict[str, Any]] = found["TargetGroups"][:1]
     return groups
-
-
-def _code(exc: StepError) -> str:
-    cause = exc.__cause__
-    if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 def _target(group: str, description: dict[str, Any]) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from bot.aws import Target
@@ -84,7 +83,7 @@ async def health_events(ctx: StepContext, params: HealthEventsParams) -> StepOut
             maxResults=100,
         )
     except StepError as exc:
-        if _error_code(exc) == "SubscriptionRequiredException":
+        if exc.aws_code == "SubscriptionRequiredException":
             return StepOutput(
                 summary="Could not check AWS Health: the account has no Business or Enterprise "
                 "support plan.",
@@ -150,13 +149,6 @@ async def health_events(ctx: StepContext, params: HealthEventsParams) -> StepOut
             "events": rows,
         },
     )
-
-
-def _error_code(exc: StepError) -> str:
-    cause = exc.__cause__
-    if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 async def _descriptions(ctx: StepContext, target: Target, arns: list[str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from bot.errors import StepError
 from bot.results import Finding, Severity, Status, StepOutput, Table
 from bot.steps.base import StepContext, StepParams, step
 from bot.steps.metric_data import MetricQuery, fetch_series, peak, period_for
-from bot.steps.support import error_code, required
+from bot.steps.support import required
 
 MEMORY_WARN = 0.9  # share of the configured memory
 _REPORT = re.compile(r"Memory Size: (\d+) MB\s+Max Memory Used: (\d+) MB")
@@ -149,7 +149,7 @@ async def _read_logs(ctx: StepContext, group: str, start_ms: int, end_ms: int) -
             filterPattern=f'?REPORT ?"{_TIMEOUT}"',
         )
     except StepError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
+        if exc.aws_code == "ResourceNotFoundException":
             return LogStats(log_group_found=False)
         raise
     return parse_log_lines(e.get("message", "") for p in pages for e in p.get("events", []))

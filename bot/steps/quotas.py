@@ -13,7 +13,6 @@ from bot.errors import StepError, did_you_mean
 from bot.results import Finding, Severity, Status, StepOutput
 from bot.steps.base import StepContext, StepParams, step
 from bot.steps.metric_data import MetricQuery, fetch_series, latest, peak
-from bot.steps.support import error_code
 
 
 class ServiceQuotaParams(StepParams):
@@ -142,7 +141,7 @@ async def _quota(ctx: StepContext, service: str, code: str) -> dict[str, Any]:
             "service-quotas", "get_service_quota", ServiceCode=service, QuotaCode=code
         )
     except StepError as exc:
-        if error_code(exc) != "NoSuchResourceException":
+        if exc.aws_code != "NoSuchResourceException":
             raise
         try:
             found = await ctx.call(
@@ -152,7 +151,7 @@ async def _quota(ctx: StepContext, service: str, code: str) -> dict[str, Any]:
                 QuotaCode=code,
             )
         except StepError as inner:
-            if error_code(inner) == "NoSuchResourceException":
+            if inner.aws_code == "NoSuchResourceException":
                 raise StepError(f"There is no quota {code} for service `{service}`.") from inner
             raise
     quota: dict[str, Any] = found["Quota"]
@@ -165,7 +164,7 @@ async def _code_for_name(ctx: StepContext, service: str, name: str | None) -> st
             "service-quotas", "list_aws_default_service_quotas", max_pages=10, ServiceCode=service
         )
     except StepError as exc:
-        if error_code(exc) == "NoSuchResourceException":
+        if exc.aws_code == "NoSuchResourceException":
             raise StepError(f"Service Quotas knows no service `{service}`.") from exc
         raise
     names = {q["QuotaName"]: q["QuotaCode"] for p in pages for q in p.get("Quotas", [])}

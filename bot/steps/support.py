@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from bot.errors import StepError
 from bot.steps.base import StepContext
 
@@ -24,11 +22,3 @@ def required(value: str | None, ctx: StepContext, dimension: str, what: str, par
             f"with a `{dimension}` dimension."
         )
     return found
-
-
-def error_code(error: StepError) -> str:
-    """The AWS error code behind a StepError raised by ``ctx.call`` ('' if it had none)."""
-    cause = error.__cause__
-    if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code", ""))
-    return ""

@@ -129,7 +129,7 @@ async def test_insights_cancelled_by_the_step_timeout_stops_the_query(
     )
 
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(_run(insights, session, log_group=GROUP, query=QUERY), 0.3)
+        await asyncio.wait_for(_run(insights, session, log_group=GROUP, query=QUERY), 1.0)
 
     assert len(stopped) == 1
 
