@@ -63,13 +63,9 @@ _CONFLICT_ATTEMPTS = 8
 
 
 def _client_error(exc: StepError) -> ClientError | None:
+    """botocore's error behind ``exc``, for the parts of DynamoDB's answer beyond its code."""
     cause = exc.__cause__
     return cause if isinstance(cause, ClientError) else None
-
-
-def _code(exc: StepError) -> str:
-    error = _client_error(exc)
-    return str(error.response.get("Error", {}).get("Code", "")) if error else ""
 
 
 def _active(table: dict[str, Any]) -> bool:
@@ -138,7 +134,7 @@ class DynamoDbStore:
             try:
                 await self._call(method, TableName=self.table, **kwargs)
             except StepError as exc:
-                code = _code(exc)
+                code = exc.aws_code
                 if code == "TransactionConflictException" and attempt + 1 < _CONFLICT_ATTEMPTS:
                     await asyncio.sleep(0.02 * 2**attempt)  # a transaction holds the item
                     continue
@@ -161,7 +157,7 @@ class DynamoDbStore:
                 await self._call("transact_write_items", TransactItems=list(actions))
             except StepError as exc:
                 error = _client_error(exc)
-                if error is None or _code(exc) != "TransactionCanceledException":
+                if error is None or exc.aws_code != "TransactionCanceledException":
                     raise
                 reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}
                 if "ConditionalCheckFailed" in reasons:
@@ -194,7 +190,7 @@ class DynamoDbStore:
         try:
             response = await self._call("describe_table", TableName=self.table)
         except StepError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if exc.aws_code == "ResourceNotFoundException":
                 return None
             raise
         table: dict[str, Any] = response["Table"]
@@ -207,7 +203,7 @@ class DynamoDbStore:
                 await self._call("create_table", **table_definition(self.table))
                 log.info("created the DynamoDB table %s for the store", self.table)
             except StepError as exc:
-                if _code(exc) != "ResourceInUseException":  # another replica is creating it
+                if exc.aws_code != "ResourceInUseException":  # another replica is creating it
                     raise
             table = await self._describe()
         loop = asyncio.get_running_loop()
