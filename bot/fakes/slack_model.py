@@ -107,8 +107,8 @@ def blocks_text(blocks: Iterable[Mapping[str, Any]]) -> list[str]:
             if block.get("text"):
                 lines.extend(_text(block["text"]).splitlines())
             fields = [_text(f) for f in block.get("fields", [])]
-            if fields:
-                lines.append(" | ".join(fields))
+            if fields:  # a field is usually "*Label*\nvalue": show it as "Label: value"
+                lines.append(" · ".join(f.replace("*", "").replace("\n", ": ", 1) for f in fields))
             if block.get("accessory"):
                 lines.append(_element(block["accessory"]))
         elif kind == "context":
