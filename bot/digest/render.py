@@ -15,10 +15,9 @@ from typing import Any
 from bot.digest.failures import ANOMALIES, BUDGETS, Section
 from bot.digest.model import CostLine, Digest
 from bot.digest.money import change, money, percent
+from bot.render.blocks import escape
+from bot.render.limits import MAX_BLOCKS, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip
 
-MAX_BLOCKS = 50
-MAX_SECTION_CHARS = 3000
-MAX_HEADER_CHARS = 150
 MAX_LINES = 15  # per part: a digest is read at a glance
 NAME_WIDTH = 45  # longest name column in the terminal
 
@@ -203,32 +202,29 @@ def digest_fallback_text(d: Digest) -> str:
     return text
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _header(text: str) -> dict[str, Any]:
-    if len(text) > MAX_HEADER_CHARS:
-        text = text[: MAX_HEADER_CHARS - 1] + "…"
-    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": clip(text, MAX_HEADER_TEXT), "emoji": True},
+    }
 
 
 def _section(title: str, lines: list[str]) -> dict[str, Any]:
     """A mrkdwn section of at most 15 lines and 3000 characters, cut at whole lines, with
     "… and N more" counting every line left out."""
-    head = f"*{_escape(title)}*\n" if title else ""
+    head = f"*{escape(title)}*\n" if title else ""
     kept: list[str] = []
     for index, line in enumerate(lines):
         left = len(lines) - index  # this line and the ones after it
         reserve = len(f"\n… and {left - 1} more") if left > 1 else 0
-        too_long = len(head + "\n".join([*kept, line])) + reserve > MAX_SECTION_CHARS
+        too_long = len(head + "\n".join([*kept, line])) + reserve > MAX_SECTION_TEXT
         if kept and (too_long or len(kept) == MAX_LINES - 1 < len(lines) - 1):
             kept.append(f"… and {left} more")
             break
         if too_long:
-            line = line[: MAX_SECTION_CHARS - len(head) - reserve - 2] + "…"
+            line = line[: MAX_SECTION_TEXT - len(head) - reserve - 2] + "…"
         kept.append(line)
-    text = (head + "\n".join(kept))[:MAX_SECTION_CHARS]
+    text = (head + "\n".join(kept))[:MAX_SECTION_TEXT]
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
@@ -236,12 +232,12 @@ def _mrkdwn_lines(part: _Part) -> list[str]:
     if part.costs:
         cur = part.currency
         return [
-            f"• *{_escape(line.name)}* {money(line.cost, cur)}, "
+            f"• *{escape(line.name)}* {money(line.cost, cur)}, "
             f"{change(line.change, line.previous, cur)}"
             for line in part.costs
         ]
     marker = ":warning: " if part.warning else "• " if part.title else ""
-    return [f"{marker}{_escape(line)}" for line in part.lines]
+    return [f"{marker}{escape(line)}" for line in part.lines]
 
 
 def digest_blocks(d: Digest) -> list[dict[str, Any]]:
