@@ -171,6 +171,10 @@ class Store(Protocol):
 
     async def schedule_set(self, job: str, value: str) -> None: ...
 
+    async def schedule_cas(self, job: str, expected: str | None, value: str) -> bool:
+        """Compare-and-set: write ``value`` only if the stored value is ``expected`` (``None``:
+        only if there is none); True when written. Atomic between processes and replicas."""
+
     async def claim_once(self, key: str, owner: str, now: datetime) -> bool:
         """True for the first caller ever to claim ``key``, in any process; False after."""
 

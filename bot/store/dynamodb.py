@@ -3,9 +3,10 @@
 Every "only once" of the ``Store`` contract is a DynamoDB condition, so it holds between any
 number of replicas: a new inbox message or once-only claim is a put with
 ``attribute_not_exists(PK)``; an inbox claim or a lease is a write conditioned on its status,
-owner and lease time; an incident update is a compare-and-set on ``version``. "At most one open
-incident per key" is an *open pointer* item, written and removed in the same transaction as the
-incident. The item layout is in ``bot/store/dynamodb_schema.py``.
+owner and lease time; an incident update is a compare-and-set on ``version``; a schedule
+compare-and-set is a put conditioned on the stored value. "At most one open incident per key"
+is an *open pointer* item, written and removed in the same transaction as the incident. The
+item layout is in ``bot/store/dynamodb_schema.py``.
 
 Calls go through ``AwsClients`` (off the event loop, botocore standard retries). Because a
 retried request may find its own earlier, applied attempt, single-item conditional writes carry
@@ -486,6 +487,22 @@ class DynamoDbStore:
     async def schedule_set(self, job: str, value: str) -> None:
         item = {**key(f"SCHEDULE#{job}", "SCHEDULE"), "value": s(value)}
         await self._call("put_item", TableName=self.table, Item=item)
+
+    async def schedule_cas(self, job: str, expected: str | None, value: str) -> bool:
+        token = uuid.uuid4().hex
+        item = {**key(f"SCHEDULE#{job}", "SCHEDULE"), "value": s(value), TOKEN: s(token)}
+        if expected is None:
+            return await self._write_if(
+                "put_item", token, Item=item, ConditionExpression="attribute_not_exists(PK)"
+            )
+        return await self._write_if(
+            "put_item",
+            token,
+            Item=item,
+            ConditionExpression="#value = :expected",
+            ExpressionAttributeNames={"#value": "value"},  # a reserved word in expressions
+            ExpressionAttributeValues={":expected": s(expected)},
+        )
 
     async def claim_once(self, key_: str, owner: str, now: datetime) -> bool:
         token = uuid.uuid4().hex

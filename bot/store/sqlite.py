@@ -3,8 +3,8 @@
 The connection lives on a single worker thread; every coroutine hands its statements to that
 thread, so the event loop never waits on the disk. Each write is committed (``synchronous =
 FULL``: synced to disk) before its coroutine returns. Conditional writes — dedupe, claims,
-leases, incident compare-and-set — are single statements or ``BEGIN IMMEDIATE`` transactions,
-so they hold between several processes sharing the file too.
+leases, incident and schedule compare-and-set — are single statements or ``BEGIN IMMEDIATE``
+transactions, so they hold between several processes sharing the file too.
 """
 
 from __future__ import annotations
@@ -315,6 +315,15 @@ class SqliteStore:
             " ON CONFLICT (job) DO UPDATE SET value = excluded.value",
             (job, value),
         )
+
+    async def schedule_cas(self, job: str, expected: str | None, value: str) -> bool:
+        if expected is None:
+            sql = "INSERT OR IGNORE INTO schedule (job, value) VALUES (?, ?)"
+            args: tuple[str, ...] = (job, value)
+        else:
+            sql = "UPDATE schedule SET value = ? WHERE job = ? AND value = ?"
+            args = (value, job, expected)
+        return await self._run(_change, sql, args) == 1
 
     async def claim_once(self, key: str, owner: str, now: datetime) -> bool:
         changed = await self._run(

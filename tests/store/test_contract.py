@@ -356,3 +356,63 @@ async def test_naive_datetimes_are_taken_as_utc(store: Store) -> None:
     await store.inbox_add("m1", "sns", "{}", datetime(2026, 11, 20, 9, 0))
     item = await store.inbox_get("m1")
     assert item is not None and item.received_at == T0
+
+
+async def test_schedule_cas_writes_only_over_the_expected_value(store: Store) -> None:
+    assert await store.schedule_cas("incident-last:k", None, "2026-11-20T09:00:00+00:00")
+    assert await store.schedule_get("incident-last:k") == "2026-11-20T09:00:00+00:00"
+    # "only if absent" fails once there is a value
+    assert not await store.schedule_cas("incident-last:k", None, "2026-11-20T08:00:00+00:00")
+    # the wrong expected value writes nothing
+    assert not await store.schedule_cas("incident-last:k", "stale", "2026-11-20T10:00:00+00:00")
+    assert await store.schedule_get("incident-last:k") == "2026-11-20T09:00:00+00:00"
+    # the right one writes
+    assert await store.schedule_cas(
+        "incident-last:k", "2026-11-20T09:00:00+00:00", "2026-11-20T10:00:00+00:00"
+    )
+    assert await store.schedule_get("incident-last:k") == "2026-11-20T10:00:00+00:00"
+
+
+async def test_schedule_cas_works_over_a_plain_set(store: Store) -> None:
+    assert not await store.schedule_cas("storm", "x", "y")
+    assert await store.schedule_get("storm") is None
+    await store.schedule_set("storm", "x")
+    assert await store.schedule_cas("storm", "x", "y")
+    await store.schedule_set("storm", "z")
+    assert await store.schedule_get("storm") == "z"
+    assert not await store.schedule_cas("storm", "y", "w")
+    assert await store.schedule_get("storm") == "z"
+
+
+async def test_twenty_concurrent_cas_from_one_value_have_one_winner(store: Store) -> None:
+    await store.schedule_set("storm", "v0")
+    results = await asyncio.gather(
+        *(store.schedule_cas("storm", "v0", f"v{i}") for i in range(1, 21))
+    )
+    assert results.count(True) == 1
+    winner = results.index(True) + 1
+    assert await store.schedule_get("storm") == f"v{winner}"
+
+    absent = await asyncio.gather(*(store.schedule_cas("new", None, f"n{i}") for i in range(20)))
+    assert absent.count(True) == 1
+    assert await store.schedule_get("new") == f"n{absent.index(True)}"
+
+
+async def test_two_stores_racing_a_cas_have_one_winner(store: Store, other: Store) -> None:
+    for n in range(10):
+        await store.schedule_set(f"job{n}", "old")
+    results = await asyncio.gather(
+        *(
+            s.schedule_cas(f"job{n}", "old", name)
+            for n in range(10)
+            for s, name in ((store, "a"), (other, "b"), (store, "c"), (other, "d"))
+        )
+    )
+    for n in range(10):
+        won = results[4 * n : 4 * n + 4]
+        assert won.count(True) == 1, f"job{n}"
+        assert await other.schedule_get(f"job{n}") == "abcd"[won.index(True)]
+    firsts = await asyncio.gather(
+        *(s.schedule_cas("fresh", None, name) for s, name in ((store, "a"), (other, "b")) * 3)
+    )
+    assert firsts.count(True) == 1
