@@ -19,6 +19,16 @@ MAX_MRKDWN = 3000  # any other mrkdwn text we send, the notification text includ
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2000
 
+# Modals (views.open / views.update) and their elements.
+MAX_MODAL_BLOCKS = 100
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_LABEL = 2000
+MAX_HINT = 2000
+MAX_PLACEHOLDER = 150
+MAX_MODAL_ERROR = 150  # a response_action "errors" message
+
 ELLIPSIS = "…"
 
 

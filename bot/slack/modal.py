@@ -20,6 +20,17 @@ from bot.durations import format_duration
 from bot.playbooks import templating
 from bot.playbooks.params import TYPE_WORDS
 from bot.playbooks.schema import ParamSpec, Playbook
+from bot.render.limits import (
+    MAX_HINT,
+    MAX_LABEL,
+    MAX_MODAL_BLOCKS,
+    MAX_MODAL_ERROR,
+    MAX_OPTION_TEXT,
+    MAX_OPTION_VALUE,
+    MAX_OPTIONS,
+    MAX_PLACEHOLDER,
+    MAX_SECTION_TEXT,
+)
 
 CALLBACK_ID = "triage_modal"
 PLAYBOOK_BLOCK, PLAYBOOK_ACTION = "playbook", "playbook_select"
@@ -27,17 +38,7 @@ ABOUT_BLOCK = "about"
 PARAM_PREFIX = "param:"
 TEXT_ACTION, CHOICE_ACTION, CHOICES_ACTION = "value_text", "value_choice", "value_choices"
 
-# Slack's limits for modals and their elements.
-MAX_BLOCKS = 100
-MAX_OPTIONS = 100
-MAX_OPTION_TEXT = 75
-MAX_OPTION_VALUE = 150
-MAX_LABEL = 2000
-MAX_HINT = 2000
-MAX_PLACEHOLDER = 150
-MAX_SECTION_TEXT = 3000
-MAX_ERROR = 150
-MAX_PARAM_BLOCKS = MAX_BLOCKS - 2  # the playbook select and the description come first
+MAX_PARAM_BLOCKS = MAX_MODAL_BLOCKS - 2  # the playbook select and the description come first
 
 NO_PLAYBOOK = "Choose a playbook to run."
 FROM_ALARM = "filled from the alarm when there is one"
@@ -95,7 +96,7 @@ def _modal(
         "title": {"type": "plain_text", "text": "Run a playbook"},
         "submit": {"type": "plain_text", "text": "Run"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [_playbook_select(playbooks, chosen), *blocks][:MAX_BLOCKS],
+        "blocks": [_playbook_select(playbooks, chosen), *blocks][:MAX_MODAL_BLOCKS],
     }
 
 
@@ -291,7 +292,7 @@ def _value_of(action: Mapping[str, Any]) -> str:
 def error_answer(block_id: str, message: str) -> dict[str, Any]:
     """The ``view_submission`` answer that shows ``message`` under ``block_id``."""
     text = _SLASH_USAGE.sub("", message).strip()
-    return {"response_action": "errors", "errors": {block_id: _clip(text, MAX_ERROR)}}
+    return {"response_action": "errors", "errors": {block_id: _clip(text, MAX_MODAL_ERROR)}}
 
 
 def block_for_error(submission: ModalSubmission, playbook: Playbook, message: str) -> str:
