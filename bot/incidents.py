@@ -15,6 +15,9 @@ Besides the incident rows, three small records live in the store's schedule tabl
 than an OK already seen does not open anything), ``incident-alarm:<key>`` (the alarm that opened
 the key's latest incident: what the root shows when a button edits it, and what *Re-run* runs
 against) and ``incident-storm:<route>`` (a route's storm message and the alarms listed in it).
+The first and the last change only by compare-and-set (``schedule_cas``), re-read on conflict,
+so that replicas writing at once never move a time back or drop a storm entry; a new storm
+message is posted by one replica at a time (under a lease), and the others join it.
 
 Storms are counted per route, and a route is named ``<channel>/<playbook>``: alarms that land
 on the same playbook in the same channel are one storm, whichever ``[[routes]]`` entry matched.
@@ -57,10 +60,13 @@ log = logging.getLogger(__name__)
 MUTE_FOR = timedelta(hours=1)
 ROOT_LEASE = timedelta(seconds=60)  # one replica posts a root at a time; outlives a slow post
 SLACK_RETRY = timedelta(seconds=30)  # Slack did not take a root message: try again this soon
+STORE_RETRY = timedelta(seconds=5)  # a record kept changing under us (other replicas): again soon
+STORM_LEASE = timedelta(seconds=30)  # one replica starts a route's storm message at a time
 LAST_SEEN = "incident-last:"
 ALARM_SNAPSHOT = "incident-alarm:"
 STORM = "incident-storm:"
 _CAS_ATTEMPTS = 5
+_STORM_ATTEMPTS = 12  # waits for another replica's new storm message: about 8 s in all
 _SLACK_FAILURES = (TimeoutError, SlackClientError, OSError, aiohttp.ClientError)
 
 FollowUp = Callable[[], Awaitable[None]]
@@ -147,11 +153,8 @@ class Incidents:
     async def _apply(self, alarm: Alarm) -> list[FollowUp]:
         key = alarm.incident_key
         when = _utc(alarm.changed_at or self._clock())
-        last = await self._store.schedule_get(LAST_SEEN + key)
-        if last is not None and when < datetime.fromisoformat(last):
-            log.info("%s of %s at %s is older than %s: ignored", alarm.state, key, when, last)
+        if not await self._see(alarm, when):
             return []
-        await self._store.schedule_set(LAST_SEEN + key, when.isoformat())
         current = await self._store.incident_get(key)
         open_ = current if current is not None and current.is_open else None
         if open_ is not None and when < open_.state_changed_at:
@@ -173,6 +176,26 @@ class Incidents:
         else:
             await self._note(open_, alarm, when)
         return []
+
+    async def _see(self, alarm: Alarm, when: datetime) -> bool:
+        """Move the key's latest state-change time forward to ``when`` (compare-and-set, so it
+        never goes back, whichever replica writes); False when a newer one was seen: this
+        message is the older one and changes nothing."""
+        key = alarm.incident_key
+        for _ in range(_CAS_ATTEMPTS):
+            last = await self._store.schedule_get(LAST_SEEN + key)
+            if last is not None:
+                seen = datetime.fromisoformat(last)
+                if when < seen:
+                    log.info(
+                        "%s of %s at %s is older than %s: ignored", alarm.state, key, when, last
+                    )
+                    return False
+                if when == seen:
+                    return True
+            if await self._store.schedule_cas(LAST_SEEN + key, last, when.isoformat()):
+                return True
+        raise RetryLater(f"the last state change of {key} kept changing", STORE_RETRY)
 
     async def _open(
         self, alarm: Alarm, when: datetime, previous: Incident | None
@@ -308,63 +331,112 @@ class Incidents:
 
     async def _join_storm(self, incident: Incident, alarm: Alarm) -> None:
         """Coalesce the incident into its route's storm message (posted once, then edited)."""
-        settings = self._settings.alarms
-        playbook = incident.route.rpartition("/")[2]
         async with self._lock(STORM + incident.route):
-            record = await self._storm(incident.route)
-            active = (
-                record is not None
-                and record.channel == incident.channel
-                and incident.opened_at - record.last <= settings.storm_window
-            )
-            entries = list(record.entries) if record is not None and active else []
-            entries = [e for e in entries if e.key != incident.key] + [msg.storm_entry(alarm)]
-            text = msg.storm_message(
-                entries,
-                playbook=playbook,
-                threshold=settings.storm_threshold,
-                window=settings.storm_window,
-            )
-            if record is not None and active:
-                ts = record.ts
-                await self._update(incident.channel, ts, text)
-            else:
-                response = await self._post(incident.channel, text)
-                if response is None:
-                    return  # nothing saved: the next delivery for this key tries again
-                ts = str(response["ts"])
-            last = max(incident.opened_at, record.last) if record and active else incident.opened_at
-            await self._save_storm(incident.route, StormRecord(incident.channel, ts, last, entries))
+            ts = await self._add_to_storm(incident, alarm)
+        if not ts:
+            return  # nothing saved: the next delivery for this key tries again
         await self._change(incident, lambda i: dataclasses.replace(i, storm_root_ts=ts))
         await self._post(incident.channel, msg.storm_reply(alarm), ts)
 
+    async def _add_to_storm(self, incident: Incident, alarm: Alarm) -> str | None:
+        """Add the alarm to the route's running storm record (read, change, compare-and-set),
+        or start a new storm message; the storm message's ts, None when Slack failed."""
+        entry = msg.storm_entry(alarm)
+        for attempt in range(_STORM_ATTEMPTS):
+            raw, record = await self._storm(incident.route)
+            if record is not None and self._storm_running(record, incident):
+                entries = [e for e in record.entries if e.key != incident.key] + [entry]
+                last = max(incident.opened_at, record.last)
+                joined = StormRecord(record.channel, record.ts, last, entries)
+                if await self._store.schedule_cas(STORM + incident.route, raw, joined.to_json()):
+                    await self._show_storm(incident.route, joined)
+                    return record.ts
+                continue
+            lease = f"{STORM}{incident.route}"
+            if await self._store.lease_acquire(lease, self._owner, STORM_LEASE, self._clock()):
+                try:
+                    started = await self._start_storm(incident, entry)
+                finally:
+                    await self._store.lease_release(lease, self._owner)
+                if started != "":
+                    return started
+                continue
+            # Another replica is posting the route's storm message: join it once it is saved.
+            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RetryLater(f"the storm of {incident.route} kept changing", STORE_RETRY)
+
+    async def _start_storm(self, incident: Incident, entry: msg.StormEntry) -> str | None:
+        """Post a new storm message and save it (holding the route's storm lease): its ts; ""
+        when a storm turned out to be running after all (join it), None when Slack failed."""
+        raw, record = await self._storm(incident.route)
+        if record is not None and self._storm_running(record, incident):
+            return ""
+        response = await self._post(incident.channel, self._storm_text(incident.route, [entry]))
+        if response is None:
+            return None
+        ts = str(response["ts"])
+        started = StormRecord(incident.channel, ts, incident.opened_at, [entry])
+        for _ in range(_CAS_ATTEMPTS):
+            if await self._store.schedule_cas(STORM + incident.route, raw, started.to_json()):
+                return ts
+            # An alarm of the last storm resolved meanwhile; no one else starts one while we
+            # hold the lease, unless it ran out.
+            raw, record = await self._storm(incident.route)
+            if record is not None and self._storm_running(record, incident):
+                log.warning("storm message %s of %s lost to another replica", ts, incident.route)
+                return ""
+        raise RetryLater(f"the storm of {incident.route} kept changing", STORE_RETRY)
+
+    def _storm_running(self, record: StormRecord, incident: Incident) -> bool:
+        return (
+            record.channel == incident.channel
+            and incident.opened_at - record.last <= self._settings.alarms.storm_window
+        )
+
     async def _update_storm_entry(self, incident: Incident, alarm: Alarm) -> None:
         async with self._lock(STORM + incident.route):
-            record = await self._storm(incident.route)
-            if record is None or record.ts != incident.storm_root_ts:
+            for _ in range(_CAS_ATTEMPTS):
+                raw, record = await self._storm(incident.route)
+                if record is None or record.ts != incident.storm_root_ts:
+                    return
+                entries = [
+                    dataclasses.replace(e, state=alarm.state, reason=alarm.reason)
+                    if e.key == incident.key
+                    else e
+                    for e in record.entries
+                ]
+                changed = dataclasses.replace(record, entries=entries)
+                if await self._store.schedule_cas(STORM + incident.route, raw, changed.to_json()):
+                    break
+            else:
+                log.warning("storm of %s kept changing; %s not updated", incident.route, alarm.name)
                 return
-            entries = [
-                dataclasses.replace(e, state=alarm.state, reason=alarm.reason)
-                if e.key == incident.key
-                else e
-                for e in record.entries
-            ]
-            await self._save_storm(incident.route, dataclasses.replace(record, entries=entries))
+        await self._show_storm(incident.route, changed)
+
+    async def _show_storm(self, route_key: str, saved: StormRecord) -> None:
+        """Edit the storm message to list ``saved``'s entries; then, while the record has
+        changed since (another replica's edit may have reached Slack before ours), show that."""
+        shown = saved.entries
+        for _ in range(_CAS_ATTEMPTS):
+            await self._update(saved.channel, saved.ts, self._storm_text(route_key, shown))
+            _, latest = await self._storm(route_key)
+            if latest is None or latest.ts != saved.ts or latest.entries == shown:
+                return
+            shown = latest.entries
+
+    def _storm_text(self, route_key: str, entries: list[msg.StormEntry]) -> msg.SlackText:
         settings = self._settings.alarms
-        text = msg.storm_message(
+        return msg.storm_message(
             entries,
-            playbook=incident.route.rpartition("/")[2],
+            playbook=route_key.rpartition("/")[2],
             threshold=settings.storm_threshold,
             window=settings.storm_window,
         )
-        await self._update(incident.channel, record.ts, text)
 
-    async def _storm(self, route_key: str) -> StormRecord | None:
+    async def _storm(self, route_key: str) -> tuple[str | None, StormRecord | None]:
+        """The route's storm record as stored (for compare-and-set) and read."""
         raw = await self._store.schedule_get(STORM + route_key)
-        return StormRecord.from_json(raw) if raw else None
-
-    async def _save_storm(self, route_key: str, storm: StormRecord) -> None:
-        await self._store.schedule_set(STORM + route_key, storm.to_json())
+        return raw, (StormRecord.from_json(raw) if raw else None)
 
     # buttons
 
