@@ -15,9 +15,9 @@ Besides the incident rows, three small records live in the store's schedule tabl
 than an OK already seen does not open anything), ``incident-alarm:<key>`` (the alarm that opened
 the key's latest incident: what the root shows when a button edits it, and what *Re-run* runs
 against) and ``incident-storm:<route>`` (a route's storm message and the alarms listed in it).
-The first and the last change only by compare-and-set (``schedule_cas``), re-read on conflict,
-so that replicas writing at once never move a time back or drop a storm entry; a new storm
-message is posted by one replica at a time (under a lease), and the others join it.
+The first changes only by compare-and-set (``schedule_cas``), re-read on conflict, so that
+replicas writing at once never move it back. Storm messages and their record are
+``bot/incident_storm.py``.
 
 Storms are counted per route, and a route is named ``<channel>/<playbook>``: alarms that land
 on the same playbook in the same channel are one storm, whichever ``[[routes]]`` entry matched.
@@ -46,7 +46,8 @@ from bot.aws import AwsClients
 from bot.config import Settings
 from bot.errors import BotError, RetryLater
 from bot.incident_chart import alarm_chart_png, chart_filename, fetch_alarm_metric
-from bot.incident_records import StormRecord, alarm_from_json, alarm_to_json
+from bot.incident_records import alarm_from_json, alarm_to_json
+from bot.incident_storm import StormMessages
 from bot.metrics import Metrics
 from bot.playbooks.catalog import Catalog
 from bot.playbooks.params import resolve_params
@@ -61,12 +62,9 @@ MUTE_FOR = timedelta(hours=1)
 ROOT_LEASE = timedelta(seconds=60)  # one replica posts a root at a time; outlives a slow post
 SLACK_RETRY = timedelta(seconds=30)  # Slack did not take a root message: try again this soon
 STORE_RETRY = timedelta(seconds=5)  # a record kept changing under us (other replicas): again soon
-STORM_LEASE = timedelta(seconds=30)  # one replica starts a route's storm message at a time
 LAST_SEEN = "incident-last:"
 ALARM_SNAPSHOT = "incident-alarm:"
-STORM = "incident-storm:"
 _CAS_ATTEMPTS = 5
-_STORM_ATTEMPTS = 12  # waits for another replica's new storm message: about 8 s in all
 _SLACK_FAILURES = (TimeoutError, SlackClientError, OSError, aiohttp.ClientError)
 
 FollowUp = Callable[[], Awaitable[None]]
@@ -123,6 +121,15 @@ class Incidents:
         self._access = AccessPolicy(settings.access, client)
         self._owner = f"incidents-{uuid.uuid4().hex[:12]}"  # who holds a root lease
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._storms = StormMessages(
+            settings=settings,
+            store=store,
+            slack_post=self._post,
+            slack_update=self._update,
+            lock=self._lock,
+            owner=self._owner,
+            clock=clock,
+        )
 
     # alarms
 
@@ -307,7 +314,7 @@ class Incidents:
         await self._post(changed.channel, reply, thread)
         await self._edit_root(changed)
         if changed.storm_root_ts and not changed.root_ts:
-            await self._update_storm_entry(changed, alarm)
+            await self._storms.update_entry(changed, alarm)
 
     async def _post_resolved_root(self, incident: Incident, alarm: Alarm) -> None:
         """The root never made it to Slack and the alarm is over: say so once, resolved."""
@@ -330,113 +337,12 @@ class Incidents:
     # storms
 
     async def _join_storm(self, incident: Incident, alarm: Alarm) -> None:
-        """Coalesce the incident into its route's storm message (posted once, then edited)."""
-        async with self._lock(STORM + incident.route):
-            ts = await self._add_to_storm(incident, alarm)
+        """Coalesce the incident into its route's storm message; its replies go in that thread."""
+        ts = await self._storms.join(incident, alarm)
         if not ts:
             return  # nothing saved: the next delivery for this key tries again
         await self._change(incident, lambda i: dataclasses.replace(i, storm_root_ts=ts))
         await self._post(incident.channel, msg.storm_reply(alarm), ts)
-
-    async def _add_to_storm(self, incident: Incident, alarm: Alarm) -> str | None:
-        """Add the alarm to the route's running storm record (read, change, compare-and-set),
-        or start a new storm message; the storm message's ts, None when Slack failed."""
-        entry = msg.storm_entry(alarm)
-        for attempt in range(_STORM_ATTEMPTS):
-            raw, record = await self._storm(incident.route)
-            if record is not None and self._storm_running(record, incident):
-                entries = [e for e in record.entries if e.key != incident.key] + [entry]
-                last = max(incident.opened_at, record.last)
-                joined = StormRecord(record.channel, record.ts, last, entries)
-                if await self._store.schedule_cas(STORM + incident.route, raw, joined.to_json()):
-                    await self._show_storm(incident.route, joined)
-                    return record.ts
-                continue
-            lease = f"{STORM}{incident.route}"
-            if await self._store.lease_acquire(lease, self._owner, STORM_LEASE, self._clock()):
-                try:
-                    started = await self._start_storm(incident, entry)
-                finally:
-                    await self._store.lease_release(lease, self._owner)
-                if started != "":
-                    return started
-                continue
-            # Another replica is posting the route's storm message: join it once it is saved.
-            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-        raise RetryLater(f"the storm of {incident.route} kept changing", STORE_RETRY)
-
-    async def _start_storm(self, incident: Incident, entry: msg.StormEntry) -> str | None:
-        """Post a new storm message and save it (holding the route's storm lease): its ts; ""
-        when a storm turned out to be running after all (join it), None when Slack failed."""
-        raw, record = await self._storm(incident.route)
-        if record is not None and self._storm_running(record, incident):
-            return ""
-        response = await self._post(incident.channel, self._storm_text(incident.route, [entry]))
-        if response is None:
-            return None
-        ts = str(response["ts"])
-        started = StormRecord(incident.channel, ts, incident.opened_at, [entry])
-        for _ in range(_CAS_ATTEMPTS):
-            if await self._store.schedule_cas(STORM + incident.route, raw, started.to_json()):
-                return ts
-            # An alarm of the last storm resolved meanwhile; no one else starts one while we
-            # hold the lease, unless it ran out.
-            raw, record = await self._storm(incident.route)
-            if record is not None and self._storm_running(record, incident):
-                log.warning("storm message %s of %s lost to another replica", ts, incident.route)
-                return ""
-        raise RetryLater(f"the storm of {incident.route} kept changing", STORE_RETRY)
-
-    def _storm_running(self, record: StormRecord, incident: Incident) -> bool:
-        return (
-            record.channel == incident.channel
-            and incident.opened_at - record.last <= self._settings.alarms.storm_window
-        )
-
-    async def _update_storm_entry(self, incident: Incident, alarm: Alarm) -> None:
-        async with self._lock(STORM + incident.route):
-            for _ in range(_CAS_ATTEMPTS):
-                raw, record = await self._storm(incident.route)
-                if record is None or record.ts != incident.storm_root_ts:
-                    return
-                entries = [
-                    dataclasses.replace(e, state=alarm.state, reason=alarm.reason)
-                    if e.key == incident.key
-                    else e
-                    for e in record.entries
-                ]
-                changed = dataclasses.replace(record, entries=entries)
-                if await self._store.schedule_cas(STORM + incident.route, raw, changed.to_json()):
-                    break
-            else:
-                log.warning("storm of %s kept changing; %s not updated", incident.route, alarm.name)
-                return
-        await self._show_storm(incident.route, changed)
-
-    async def _show_storm(self, route_key: str, saved: StormRecord) -> None:
-        """Edit the storm message to list ``saved``'s entries; then, while the record has
-        changed since (another replica's edit may have reached Slack before ours), show that."""
-        shown = saved.entries
-        for _ in range(_CAS_ATTEMPTS):
-            await self._update(saved.channel, saved.ts, self._storm_text(route_key, shown))
-            _, latest = await self._storm(route_key)
-            if latest is None or latest.ts != saved.ts or latest.entries == shown:
-                return
-            shown = latest.entries
-
-    def _storm_text(self, route_key: str, entries: list[msg.StormEntry]) -> msg.SlackText:
-        settings = self._settings.alarms
-        return msg.storm_message(
-            entries,
-            playbook=route_key.rpartition("/")[2],
-            threshold=settings.storm_threshold,
-            window=settings.storm_window,
-        )
-
-    async def _storm(self, route_key: str) -> tuple[str | None, StormRecord | None]:
-        """The route's storm record as stored (for compare-and-set) and read."""
-        raw = await self._store.schedule_get(STORM + route_key)
-        return raw, (StormRecord.from_json(raw) if raw else None)
 
     # buttons
 

@@ -1,0 +1,171 @@
+"""An alarm storm's one root message: past the threshold, a route's new incidents are listed in
+one message (posted once, then edited) instead of each posting its own root.
+
+The list lives in the store's schedule table as ``incident-storm:<route>`` and changes only by
+compare-and-set (``schedule_cas``), re-read on conflict, so that replicas adding alarms at once
+never drop one. A new storm message is posted by one replica at a time, under a lease on the
+route; the others wait for it to be saved and join it. Since edits from two replicas can reach
+Slack in either order, whoever edits the message checks the record again afterwards and shows
+the newer list if it changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import incident_messages as msg
+from bot.alarms.model import Alarm
+from bot.config import Settings
+from bot.errors import RetryLater
+from bot.incident_records import StormRecord
+from bot.store.base import Incident, Store
+
+log = logging.getLogger(__name__)
+
+STORM = "incident-storm:"
+STORM_LEASE = timedelta(seconds=30)  # one replica starts a route's storm message at a time
+STORM_RETRY = timedelta(seconds=5)  # the record kept changing under us: try again this soon
+_CAS_ATTEMPTS = 5
+_WAIT_ATTEMPTS = 12  # waits for another replica's new storm message: about 8 s in all
+
+SlackPost = Callable[[str, msg.SlackText], Awaitable[Mapping[str, Any] | None]]
+"""Post a message in a channel: Slack's answer, or None when Slack failed."""
+SlackUpdate = Callable[[str, str, msg.SlackText], Awaitable[None]]
+"""Edit the message ``ts`` in a channel."""
+LockFor = Callable[[str], asyncio.Lock]
+"""The process's lock for a name."""
+
+
+class StormMessages:
+    """Each route's storm message and the alarms listed in it."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        slack_post: SlackPost,
+        slack_update: SlackUpdate,
+        lock: LockFor,
+        owner: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._post = slack_post
+        self._update = slack_update
+        self._lock = lock
+        self._owner = owner  # who holds a route's storm lease
+        self._clock = clock
+
+    async def join(self, incident: Incident, alarm: Alarm) -> str | None:
+        """List the alarm in its route's running storm message, or start a new one: the storm
+        message's ts; None when Slack did not take a new one (nothing is saved then)."""
+        async with self._lock(STORM + incident.route):
+            return await self._add(incident, msg.storm_entry(alarm))
+
+    async def update_entry(self, incident: Incident, alarm: Alarm) -> None:
+        """Show the alarm's new state (an OK) in the storm message it is listed in."""
+        async with self._lock(STORM + incident.route):
+            for _ in range(_CAS_ATTEMPTS):
+                raw, record = await self._read(incident.route)
+                if record is None or record.ts != incident.storm_root_ts:
+                    return
+                entries = [
+                    dataclasses.replace(e, state=alarm.state, reason=alarm.reason)
+                    if e.key == incident.key
+                    else e
+                    for e in record.entries
+                ]
+                changed = dataclasses.replace(record, entries=entries)
+                if await self._store.schedule_cas(STORM + incident.route, raw, changed.to_json()):
+                    break
+            else:
+                log.warning("storm of %s kept changing; %s not updated", incident.route, alarm.name)
+                return
+        await self._show(incident.route, changed)
+
+    async def _add(self, incident: Incident, entry: msg.StormEntry) -> str | None:
+        """Add the entry to the running storm record (read, change, compare-and-set), or start
+        a new storm message."""
+        for attempt in range(_WAIT_ATTEMPTS):
+            raw, record = await self._read(incident.route)
+            if record is not None and self._running(record, incident):
+                entries = [e for e in record.entries if e.key != incident.key] + [entry]
+                last = max(incident.opened_at, record.last)
+                joined = StormRecord(record.channel, record.ts, last, entries)
+                if await self._store.schedule_cas(STORM + incident.route, raw, joined.to_json()):
+                    await self._show(incident.route, joined)
+                    return record.ts
+                continue
+            lease = STORM + incident.route
+            if await self._store.lease_acquire(lease, self._owner, STORM_LEASE, self._clock()):
+                try:
+                    started = await self._start(incident, entry)
+                finally:
+                    await self._store.lease_release(lease, self._owner)
+                if started != "":
+                    return started
+                continue
+            # Another replica is posting the route's storm message: join it once it is saved.
+            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RetryLater(f"the storm of {incident.route} kept changing", STORM_RETRY)
+
+    async def _start(self, incident: Incident, entry: msg.StormEntry) -> str | None:
+        """Post a new storm message and save it (holding the route's storm lease): its ts; ""
+        when a storm turned out to be running after all (join it), None when Slack failed."""
+        raw, record = await self._read(incident.route)
+        if record is not None and self._running(record, incident):
+            return ""
+        response = await self._post(incident.channel, self._text(incident.route, [entry]))
+        if response is None:
+            return None
+        ts = str(response["ts"])
+        started = StormRecord(incident.channel, ts, incident.opened_at, [entry])
+        for _ in range(_CAS_ATTEMPTS):
+            if await self._store.schedule_cas(STORM + incident.route, raw, started.to_json()):
+                return ts
+            # An alarm of the last storm resolved meanwhile; no one else starts one while we
+            # hold the lease, unless it ran out.
+            raw, record = await self._read(incident.route)
+            if record is not None and self._running(record, incident):
+                log.warning("storm message %s of %s lost to another replica", ts, incident.route)
+                return ""
+        raise RetryLater(f"the storm of {incident.route} kept changing", STORM_RETRY)
+
+    def _running(self, record: StormRecord, incident: Incident) -> bool:
+        """Whether the incident belongs in the stored storm (same channel, within the window)."""
+        return (
+            record.channel == incident.channel
+            and incident.opened_at - record.last <= self._settings.alarms.storm_window
+        )
+
+    async def _show(self, route_key: str, saved: StormRecord) -> None:
+        """Edit the storm message to list ``saved``'s entries; then, while the record has
+        changed since (another replica's edit may have reached Slack before ours), show that."""
+        shown = saved.entries
+        for _ in range(_CAS_ATTEMPTS):
+            await self._update(saved.channel, saved.ts, self._text(route_key, shown))
+            _, latest = await self._read(route_key)
+            if latest is None or latest.ts != saved.ts or latest.entries == shown:
+                return
+            shown = latest.entries
+
+    def _text(self, route_key: str, entries: list[msg.StormEntry]) -> msg.SlackText:
+        settings = self._settings.alarms
+        return msg.storm_message(
+            entries,
+            playbook=route_key.rpartition("/")[2],
+            threshold=settings.storm_threshold,
+            window=settings.storm_window,
+        )
+
+    async def _read(self, route_key: str) -> tuple[str | None, StormRecord | None]:
+        """The route's storm record as stored (for compare-and-set) and as read."""
+        raw = await self._store.schedule_get(STORM + route_key)
+        return raw, (StormRecord.from_json(raw) if raw else None)
