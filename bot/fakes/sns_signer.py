@@ -33,11 +33,12 @@ class Signer:
 
     key: rsa.RSAPrivateKey
     pem: bytes
+    cert_url: str = CERT_URL  # the SigningCertURL the messages name
 
     def place(self, cert_dir: Path) -> Path:
         """Put the certificate where ``CertificateStore(cert_dir)`` looks for CERT_URL."""
         cert_dir.mkdir(parents=True, exist_ok=True)
-        path = cert_dir / CERT_NAME
+        path = cert_dir / self.cert_url.rsplit("/", 1)[-1]
         path.write_bytes(self.pem)
         return path
 
@@ -48,7 +49,7 @@ class Signer:
             **message,
             "SignatureVersion": version,
             "Signature": base64.b64encode(signature).decode(),
-            "SigningCertURL": CERT_URL,
+            "SigningCertURL": self.cert_url,
         }
 
     def body(self, message: dict[str, Any], version: str = "1") -> str:
@@ -56,20 +57,31 @@ class Signer:
         return json.dumps(self.sign(message, version), indent=2)
 
 
-@cache
-def signer() -> Signer:
-    """One key per process (RSA key generation is slow)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def make_certificate(key: rsa.RSAPrivateKey, *, not_after: datetime) -> bytes:
+    """A self-signed PEM certificate for ``key``, valid for the year before ``not_after``."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
+        .not_valid_before(not_after - timedelta(days=365))
+        .not_valid_after(not_after)
         .sign(key, hashes.SHA256())
     )
-    return Signer(key, cert.public_bytes(serialization.Encoding.PEM))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def new_signer(cert_url: str = CERT_URL) -> Signer:
+    """A fresh RSA key and certificate (valid for 30 more days)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return Signer(
+        key, make_certificate(key, not_after=datetime.now(UTC) + timedelta(days=30)), cert_url
+    )
+
+
+@cache
+def signer() -> Signer:
+    """One key per process (RSA key generation is slow)."""
+    return new_signer()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -15,10 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.alarms.sns import (
     CertificateStore,
@@ -32,6 +27,7 @@ from bot.alarms.sns import (
     verify,
 )
 from bot.errors import SignatureInvalid
+from bot.fakes.sns_signer import Signer, make_certificate, new_signer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED: list[dict[str, Any]] = json.loads((FIXTURES / "sns/signed/EXPECTED.json").read_text())[
@@ -156,43 +152,9 @@ def test_string_to_sign_for_a_subscription_confirmation() -> None:
 # --- messages we sign ourselves -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Signer:
-    """A fresh RSA key and a self-signed certificate, placed in cert_dir as SNS would name it."""
-
-    key: rsa.RSAPrivateKey
-    pem: bytes
-
-    def sign(self, message: dict[str, Any], version: str = "1") -> dict[str, Any]:
-        digest = hashes.SHA1() if version == "1" else hashes.SHA256()
-        signature = self.key.sign(string_to_sign(message), padding.PKCS1v15(), digest)
-        return {
-            **message,
-            "SignatureVersion": version,
-            "Signature": base64.b64encode(signature).decode(),
-            "SigningCertURL": CERT_URL,
-        }
-
-
-def make_cert(key: rsa.RSAPrivateKey, *, not_after: datetime) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_after - timedelta(days=365))
-        .not_valid_after(not_after)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 @pytest.fixture(scope="module")
 def signer() -> Signer:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return Signer(key, make_cert(key, not_after=datetime.now(UTC) + timedelta(days=30)))
+    return new_signer(CERT_URL)
 
 
 @pytest.fixture
@@ -471,7 +433,7 @@ async def test_fetched_garbage_is_refused(signer: Signer, tmp_path: Path) -> Non
 async def test_a_different_key_does_not_verify(signer: Signer, tmp_path: Path) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / last_segment(CERT_URL)).write_bytes(
-        make_cert(other, not_after=datetime.now(UTC) + timedelta(days=1))
+        make_certificate(other, not_after=datetime.now(UTC) + timedelta(days=1))
     )
     with pytest.raises(SignatureInvalid, match="does not match"):
         await verify(signer.sign(notification()), CertificateStore(tmp_path, never_fetch))
