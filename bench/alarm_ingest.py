@@ -25,7 +25,6 @@ import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 
 from bot.fakes.moto_server import LocalAws, free_port
+from bot.fakes.serve_process import ServeProcess
 from bot.fakes.slack_api import FakeSlackApi
 from tests.alarms.signing import TOPIC, alarm_message, notification, signer
 
@@ -62,22 +62,21 @@ def config_change(i: int) -> str:
     )
 
 
-class Server:
+class Server(ServeProcess):
     """``python -m bot serve`` with its own config, store and certificate."""
 
     def __init__(self, workdir: Path, moto_url: str, slack_url: str) -> None:
-        self.workdir = workdir
-        self.port = free_port()
         self.db = workdir / "state.db"
         signer().place(workdir / "certs")
-        self.config = workdir / "config.toml"
-        self.config.write_text(
+        port = free_port()
+        config = workdir / "config.toml"
+        config.write_text(
             f"""
 [slack]
 default_channel = "{CHANNEL}"
 [server]
 host = "127.0.0.1"
-port = {self.port}
+port = {port}
 [store]
 url = "sqlite:///{self.db}"
 [sns]
@@ -93,49 +92,11 @@ cert_dir = "certs"
             "AWS_ENDPOINT_URL": moto_url,
             "TRIAGEBOT_LOG_LEVEL": "WARNING",
         }
-        self.log = (workdir / "server.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--config", str(self.config)],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def wait_healthy(self, http: aiohttp.ClientSession) -> None:
-        for _ in range(300):
-            if self.process.poll() is not None:
-                raise RuntimeError((self.workdir / "server.log").read_text()[-3000:])
-            try:
-                async with http.get(f"{self.url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-        raise RuntimeError("server did not become healthy")
-
-    def memory(self) -> dict[str, str]:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return {
-            line.split(":")[0]: line.split(":")[1].strip()
-            for line in status.splitlines()
-            if line.startswith(("VmRSS", "VmHWM"))
-        }
+        super().__init__(config, port, env, workdir / "server.log")
 
     def inbox(self) -> dict[str, str]:
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
             return dict(conn.execute("SELECT message_id, status FROM inbox").fetchall())
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 async def load(
@@ -170,8 +131,8 @@ async def throughput(moto_url: str, requests: int, in_flight: int) -> None:
     async with FakeSlackApi() as slack, aiohttp.ClientSession() as http:
         with tempfile.TemporaryDirectory() as tmp:
             server = Server(Path(tmp), moto_url, slack.base_url)
+            await server.start()
             try:
-                await server.wait_healthy(http)
                 bodies = [signer().body(notification(config_change(i))) for i in range(requests)]
                 ids = {json.loads(b)["MessageId"] for b in bodies}
                 seconds, latencies, statuses = await load(http, server.url, bodies, in_flight)
@@ -208,8 +169,8 @@ async def storm(moto_url: str, requests: int, in_flight: int, timeout: float) ->
     async with FakeSlackApi() as slack, aiohttp.ClientSession() as http:
         with tempfile.TemporaryDirectory() as tmp:
             server = Server(Path(tmp), moto_url, slack.base_url)
+            await server.start()
             try:
-                await server.wait_healthy(http)
                 seconds, latencies, statuses = await load(http, server.url, bodies, in_flight)
                 p50, p99 = percentiles(latencies)
                 recorded = server.inbox()

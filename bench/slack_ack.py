@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ import aiohttp
 
 from bot.fakes.moto_server import LocalAws, free_port
 from bot.fakes.seed import seed_incident
+from bot.fakes.serve_process import ServeProcess
 from bot.fakes.slack_api import FakeSlackApi
 from bot.fakes.slack_requests import signed_headers, slash_command_body
 
@@ -40,22 +40,6 @@ CREDS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_RE
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-async def wait_healthy(
-    http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]
-) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError("triagebot serve exited early")
-        try:
-            async with http.get(f"{url}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("triagebot serve did not become healthy")
 
 
 async def main() -> None:
@@ -75,13 +59,12 @@ async def main() -> None:
         incident = await asyncio.to_thread(seed_incident, moto.url)
         slack = FakeSlackApi()
         await slack.start()
+        port = free_port()
         config = Path(tmp) / "config.toml"
         config.write_text(
             f'[slack]\ndefault_channel = "{CHANNEL}"\n[store]\nurl = "sqlite:///{tmp}/state.db"\n'
-            f'[playbooks]\ndirs = ["{PLAYBOOKS}"]\n'
+            f'[playbooks]\ndirs = ["{PLAYBOOKS}"]\n[server]\nhost = "127.0.0.1"\nport = {port}\n'
         )
-        port = free_port()
-        config.write_text(config.read_text() + f'[server]\nhost = "127.0.0.1"\nport = {port}\n')
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": "xoxb-bench",
@@ -90,15 +73,13 @@ async def main() -> None:
             "AWS_ENDPOINT_URL": moto.url,
             "TRIAGEBOT_LOG_LEVEL": "WARNING",
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--config", str(config)], env=env
-        )
-        url = f"http://127.0.0.1:{port}"
+        server = ServeProcess(config, port, env, Path(tmp) / "server.log")
+        url = server.url
         try:
+            await server.start()
             async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=args.concurrency)
             ) as http:
-                await wait_healthy(http, url, proc)
                 acks = await ack_latencies(
                     http,
                     url,
@@ -110,8 +91,7 @@ async def main() -> None:
                 await wait_for_quiet(slack)
                 e2e = [await end_to_end(http, url, slack) for _ in range(args.e2e)]
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            server.stop()
             await slack.stop()
 
     first = [a * 1000 for a in acks[: 2 * args.concurrency]]

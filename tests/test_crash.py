@@ -12,8 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ import aiohttp
 import pytest
 
 from bot.fakes.moto_server import free_port
+from bot.fakes.serve_process import ServeProcess
 from bot.fakes.slack_api import FakeSlackApi
 from bot.fakes.slack_requests import signed_headers, slash_command_body
 from bot.incidents import ROOT_LEASE
@@ -61,69 +60,21 @@ class BlackHole:
             self.server.close()
 
 
-@dataclass
-class Server:
-    """``python -m bot serve`` in a subprocess."""
+class Server(ServeProcess):
+    """``python -m bot serve`` in a subprocess; ``start(slack_url)`` points it at a Slack."""
 
-    config: Path
-    port: int
-    log: Path
-    moto_url: str
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self, slack_url: str) -> None:
+    def __init__(self, config: Path, port: int, log: Path, moto_url: str) -> None:
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": "xoxb-crash-test",
             "SLACK_SIGNING_SECRET": "crash-test-secret",
-            "SLACK_API_URL": slack_url,
-            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL": moto_url,
             "TRIAGEBOT_LOG_LEVEL": "INFO",
         }
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve", "--config", str(self.config)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        await self.wait_healthy()
+        super().__init__(config, port, env, log)
 
-    async def wait_healthy(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                assert self.process is not None and self.process.poll() is None, self.log_text()
-                try:
-                    async with http.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"server not healthy in {timeout}s:\n{self.log_text()}")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)  # reaped: its pid no longer exists
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:]
+    async def start(self, slack_url: str) -> None:  # type: ignore[override]
+        await super().start(SLACK_API_URL=slack_url)
 
 
 @pytest.fixture
