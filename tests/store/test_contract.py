@@ -416,3 +416,32 @@ async def test_two_stores_racing_a_cas_have_one_winner(store: Store, other: Stor
         *(s.schedule_cas("fresh", None, name) for s, name in ((store, "a"), (other, "b")) * 3)
     )
     assert firsts.count(True) == 1
+
+
+# --- durability ------------------------------------------------------------------------------
+
+
+async def test_everything_survives_close_and_reopen(opener: Callable[[], Store]) -> None:
+    s = opener()
+    await s.start()
+    await s.record_run(run("r1"))
+    await s.inbox_add("m1", "sns", "{}", T0)
+    await s.incident_create(incident())
+    await s.schedule_set("digest", "2026-11-20")
+    await s.claim_once("digest:2026-11-20", "a", T0)
+    await s.lease_acquire("digest", "a", timedelta(minutes=5), T0)
+    await s.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await s.get_run("r1")
+
+    again = opener()
+    await again.start()
+    try:
+        assert await again.get_run("r1") == run("r1")
+        assert not await again.inbox_add("m1", "sns", "{}", T0)
+        assert await again.incident_get(incident().key) == incident()
+        assert await again.schedule_get("digest") == "2026-11-20"
+        assert not await again.claim_once("digest:2026-11-20", "b", T0)
+        assert not await again.lease_acquire("digest", "b", timedelta(minutes=5), T0)
+    finally:
+        await again.close()

@@ -22,7 +22,7 @@ from bot.errors import ConfigError
 from bot.iam_policy import build_policy
 from bot.steps import default_registry
 from bot.store import DynamoDbStore, open_store
-from tests.store.helpers import T0, TABLE, dynamodb_store, incident, run
+from tests.store.helpers import T0, TABLE, dynamodb_store, incident
 
 pytestmark = pytest.mark.usefixtures("atomic_dynamodb")
 
@@ -89,32 +89,6 @@ async def test_healthy_is_false_once_the_table_is_gone(
     assert await store.healthy()
     session.client("dynamodb").delete_table(TableName=TABLE)
     assert not await store.healthy()
-
-
-async def test_everything_survives_close_and_reopen(session: boto3.Session) -> None:
-    s = dynamodb_store(session)
-    await s.start()
-    await s.record_run(run("r1"))
-    await s.inbox_add("m1", "sns", "{}", T0)
-    await s.incident_create(incident())
-    await s.schedule_set("digest", "2026-11-20")
-    await s.claim_once("digest:2026-11-20", "a", T0)
-    await s.lease_acquire("digest", "a", timedelta(minutes=5), T0)
-    await s.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        await s.get_run("r1")
-
-    again = dynamodb_store(session)
-    await again.start()
-    try:
-        assert await again.get_run("r1") == run("r1")
-        assert not await again.inbox_add("m1", "sns", "{}", T0)
-        assert await again.incident_get(incident().key) == incident()
-        assert await again.schedule_get("digest") == "2026-11-20"
-        assert not await again.claim_once("digest:2026-11-20", "b", T0)
-        assert not await again.lease_acquire("digest", "b", timedelta(minutes=5), T0)
-    finally:
-        await again.close()
 
 
 async def test_an_output_too_large_for_one_item_is_cut_with_a_note(store: DynamoDbStore) -> None:

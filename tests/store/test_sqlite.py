@@ -10,7 +10,7 @@ import multiprocessing
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from bot.config import Settings, StoreSettings
 from bot.errors import ConfigError
 from bot.store import SqliteStore, open_store
 from bot.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
-from tests.store.helpers import T0, incident, run
+from tests.store.helpers import T0
 
 
 @pytest.fixture
@@ -125,28 +125,6 @@ def test_claim_once_between_real_processes(db_path: Path) -> None:
 
 
 # --- durability ------------------------------------------------------------------------------
-
-
-async def test_everything_survives_close_and_reopen(db_path: Path) -> None:
-    s = SqliteStore(db_path)
-    await s.record_run(run("r1"))
-    await s.inbox_add("m1", "sns", "{}", T0)
-    await s.incident_create(incident())
-    await s.schedule_set("digest", "2026-11-20")
-    await s.claim_once("digest:2026-11-20", "a", T0)
-    await s.lease_acquire("digest", "a", timedelta(minutes=5), T0)
-    await s.close()
-
-    again = SqliteStore(db_path)
-    try:
-        assert await again.get_run("r1") == run("r1")
-        assert not await again.inbox_add("m1", "sns", "{}", T0)
-        assert await again.incident_get(incident().key) == incident()
-        assert await again.schedule_get("digest") == "2026-11-20"
-        assert not await again.claim_once("digest:2026-11-20", "b", T0)
-        assert not await again.lease_acquire("digest", "b", timedelta(minutes=5), T0)
-    finally:
-        await again.close()
 
 
 async def test_writes_are_visible_to_a_plain_connection_at_once(
