@@ -47,7 +47,7 @@ class LiveMessage:
         self.ts: str | None = None
         self._last_edit = 0.0
         self._lock = asyncio.Lock()
-        self._finishing = asyncio.Event()  # set by finish(): snapshots still waiting are moot
+        self._finished = False  # set by finish(): snapshots still waiting are moot
         self._pending: RunResult | None = None
         self._timer: asyncio.Task[None] | None = None
 
@@ -76,17 +76,19 @@ class LiveMessage:
             self._timer = asyncio.create_task(self._show_when_due())
 
     async def _show_when_due(self) -> None:
-        wait = self._last_edit + EDIT_INTERVAL_S - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        async with self._lock:
-            run, self._pending = self._pending, None
-            if run is not None and not self._finishing.is_set():
-                await self._edit(run, buttons=False)
+        # Loop: a snapshot that arrives while one is being shown gets its own turn.
+        while self._pending is not None and not self._finished:
+            wait = self._last_edit + EDIT_INTERVAL_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            async with self._lock:
+                run, self._pending = self._pending, None
+                if run is not None and not self._finished:
+                    await self._edit(run, buttons=False)
 
     async def finish(self, run: RunResult) -> None:
         """The final version, with buttons; the full output as a file when it did not fit."""
-        self._finishing.set()
+        self._finished = True
         async with self._lock:
             await self._edit(run, buttons=True)
         if needs_file(run):
