@@ -2,8 +2,8 @@
 
 The digest never fails because one source is unavailable: each section that could not be read
 becomes a line saying what is missing and what would fix it (usually an IAM action). AWS errors
-arrive as ``StepError`` whose ``__cause__`` is botocore's ``ClientError``; its code tells the
-cases apart.
+arrive as ``StepError`` carrying AWS's error code and message (``aws_code``, ``aws_message``),
+which tell the cases apart.
 """
 
 from __future__ import annotations
@@ -41,18 +41,14 @@ ANOMALIES = Section("Anomalies", ("ce:GetAnomalies",))
 BUDGETS = Section("Budgets", ("budgets:ViewBudget", "sts:GetCallerIdentity"))
 
 
-def _code_and_message(exc: StepError) -> tuple[str, str]:
-    return exc.aws_code, exc.aws_message
-
-
 def cost_explorer_disabled(exc: StepError) -> bool:
     """True when the account has not enabled Cost Explorer (or billing access for IAM)."""
-    code, message = _code_and_message(exc)
+    code, message = exc.aws_code, exc.aws_message
     return code == "DataUnavailableException" or "not enabled for cost explorer" in message.lower()
 
 
 def access_denied(exc: StepError) -> bool:
-    code, message = _code_and_message(exc)
+    code, message = exc.aws_code, exc.aws_message
     return code in _DENIED or "not authorized" in message
 
 
@@ -67,7 +63,7 @@ def not_enabled_line(section: Section) -> str:
 
 def missing_line(section: Section, exc: StepError) -> str:
     """The line that replaces ``section`` in the digest when reading it raised ``exc``."""
-    code, message = _code_and_message(exc)
+    code, message = exc.aws_code, exc.aws_message
     if section is FORECAST and code == "DataUnavailableException" and "enabled" not in message:
         return f"{section.title} unavailable: Cost Explorer has too little history to forecast yet."
     if cost_explorer_disabled(exc):
