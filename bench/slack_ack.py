@@ -89,7 +89,7 @@ async def main() -> None:
                     args.only_help,
                 )
                 await wait_for_quiet(slack)
-                e2e = [await end_to_end(http, url, slack) for _ in range(args.e2e)]
+                e2e = [await end_to_end(http, url, slack, i) for i in range(args.e2e)]
         finally:
             server.stop()
             await slack.stop()
@@ -143,8 +143,10 @@ async def wait_for_quiet(slack: FakeSlackApi, quiet: float = 2.0) -> None:
         await asyncio.sleep(quiet)
 
 
-async def end_to_end(http: aiohttp.ClientSession, url: str, slack: FakeSlackApi) -> float:
-    body = slash_command_body("five-steps", user="U0E2E", channel=CHANNEL)
+async def end_to_end(http: aiohttp.ClientSession, url: str, slack: FakeSlackApi, i: int) -> float:
+    # A channel each: back to back in one channel, the runs would queue behind Slack's
+    # one-post-per-second pace and measure that instead.
+    body = slash_command_body("five-steps", user="U0E2E", channel=f"C0E2E{i:03d}")
     since = len(slack.calls)
     started = time.perf_counter()
     async with http.post(
