@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 
-from bot.fakes.moto_server import LocalAws, free_port
-from bot.fakes.serve_process import ServeProcess
-from bot.fakes.slack_api import FakeSlackApi
+from bot.demo.moto_server import LocalAws, free_port
+from bot.demo.slack_api import FakeSlackApi
 from tests.alarms.signing import TOPIC, alarm_message, notification, signer
+from tests.support.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "C0BENCH"

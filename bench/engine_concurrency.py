@@ -30,12 +30,12 @@ import boto3
 
 from bot.aws import AwsClients
 from bot.config import AwsSettings
+from bot.demo.moto_server import LocalAws
+from bot.demo.seed import SeededIncident, seed_incident
 from bot.executor import Executor
-from bot.fakes.moto_server import LocalAws
-from bot.fakes.seed import SeededIncident, seed_incident
 from bot.playbooks.schema import Playbook
 from bot.steps import default_registry
-from tests.fakes.aws_proxy import SlowAws
+from tests.support.aws_proxy import SlowAws
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "aws_responses"
 

@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 
-from bot.fakes.moto_server import LocalAws, free_port
-from bot.fakes.seed import seed_incident
-from bot.fakes.serve_process import ServeProcess
-from bot.fakes.slack_api import FakeSlackApi
-from bot.fakes.slack_requests import signed_headers, slash_command_body
+from bot.demo.moto_server import LocalAws, free_port
+from bot.demo.seed import seed_incident
+from bot.demo.slack_api import FakeSlackApi
+from bot.demo.slack_requests import signed_headers, slash_command_body
+from tests.support.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-signing-secret"

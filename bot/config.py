@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,15 @@ from bot.durations import Duration
 from bot.errors import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+
+
+def shipped_playbooks() -> Path:
+    """The playbooks that ship with triagebot: package data inside an installed wheel (mapped
+    there from the top-level ``playbooks/``), or ``playbooks/`` itself in a source checkout."""
+    packaged = resources.files("bot.playbooks") / "shipped"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "playbooks"
 
 
 class _Section(BaseModel):
@@ -167,7 +176,7 @@ class Settings(FileSettings):
         return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
 
     def playbook_dirs(self) -> list[Path]:
-        dirs = [SHIPPED_PLAYBOOKS] if self.playbooks.shipped else []
+        dirs = [shipped_playbooks()] if self.playbooks.shipped else []
         dirs += [self.resolve(d) for d in self.playbooks.dirs]
         return dirs
 

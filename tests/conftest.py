@@ -35,4 +35,4 @@ def session(aws: None) -> boto3.Session:
     return boto3.Session(region_name="us-east-1")
 
 
-pytest_plugins = ["tests.fakes.local_aws"]
+pytest_plugins = ["tests.support.local_aws"]

@@ -9,8 +9,8 @@ import pytest
 from bot.aws import AwsClients, CallStats, RateLimiter, iam_action
 from bot.config import AwsAccount, AwsSettings
 from bot.errors import StepError
-from tests.fakes.aws_hooks import AwsFault, fake_operation
-from tests.fakes.aws_proxy import SlowAws
+from tests.support.aws_hooks import AwsFault, fake_operation
+from tests.support.aws_proxy import SlowAws
 
 
 def test_iam_action_names() -> None:

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.fakes.seed import seed_incident
-from tests.fakes.aws_proxy import SlowAws
+from bot.demo.seed import seed_incident
+from tests.support.aws_proxy import SlowAws
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

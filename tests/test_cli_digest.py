@@ -8,7 +8,7 @@ morning of 2026-11-20 and reports Thursday 2026-11-19:
 - month to date (Nov 1-19): 18 days at 162 + 204 = 3,120.00; Oct 1-19: 150.00 a day = 2,850.00.
 
 moto has no GetCostForecast or GetAnomalies: the first test puts a proxy in front of moto server
-that answers only those two operations (tests/fakes/aws_proxy.py), so the subprocess prints a
+that answers only those two operations (tests/support/aws_proxy.py), so the subprocess prints a
 forecast; the others talk to moto server directly, where the digest says it is unavailable.
 """
 
@@ -25,9 +25,9 @@ import pytest
 import requests
 
 from bot.__main__ import main
-from bot.fakes.slack_api import FakeSlackApi
-from bot.fakes.slack_model import blocks_text
-from tests.fakes.aws_proxy import SlowAws
+from bot.demo.slack_api import FakeSlackApi
+from bot.demo.slack_model import blocks_text
+from tests.support.aws_proxy import SlowAws
 
 ROOT = Path(__file__).resolve().parent.parent
 SENT_ON = date(2026, 11, 20)

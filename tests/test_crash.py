@@ -20,13 +20,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.fakes.moto_server import free_port
-from bot.fakes.serve_process import ServeProcess
-from bot.fakes.slack_api import FakeSlackApi
-from bot.fakes.slack_requests import signed_headers, slash_command_body
+from bot.demo.moto_server import free_port
+from bot.demo.slack_api import FakeSlackApi
+from bot.demo.slack_requests import signed_headers, slash_command_body
 from bot.incidents import ROOT_LEASE
 from bot.store.sqlite import SqliteStore
 from tests.alarms.signing import TOPIC, alarm_message, notification, signer
+from tests.support.serve_process import ServeProcess
 
 CHANNEL = "C0CRASH"
 ROOT = Path(__file__).resolve().parent.parent

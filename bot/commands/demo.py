@@ -37,14 +37,14 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
     try:
         import moto  # noqa: F401
 
-        from bot.fakes.moto_server import LocalAws
-        from bot.fakes.seed import alarm_envelope, seed_incident
+        from bot.demo.moto_server import LocalAws
+        from bot.demo.seed import alarm_envelope, seed_incident
     except ImportError as exc:
         raise ConfigError("`triagebot demo` needs moto: pip install 'triagebot[demo]'") from exc
-    from bot.fakes.demo_aws import demo_session_factory
-    from bot.fakes.slack_api import FakeSlackApi
-    from bot.fakes.slack_requests import signed_headers, slash_command_body
-    from bot.fakes.sns_signer import signer
+    from bot.demo.demo_aws import demo_session_factory
+    from bot.demo.slack_api import FakeSlackApi
+    from bot.demo.slack_requests import signed_headers, slash_command_body
+    from bot.demo.sns_signer import signer
 
     # The demo talks only to its own moto server: never pick up the caller's AWS identity.
     os.environ.pop("AWS_PROFILE", None)

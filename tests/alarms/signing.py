@@ -1,4 +1,4 @@
-"""Test messages for SNS, signed with ``bot.fakes.sns_signer`` (our own key and certificate).
+"""Test messages for SNS, signed with ``bot.demo.sns_signer`` (our own key and certificate).
 
 The certificate goes into ``cert_dir`` under the name SNS would give it
 (``SimpleNotificationService-test.pem``), and every message names it with a SigningCertURL on
@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from bot.fakes.sns_signer import CERT_NAME, CERT_URL, Signer, signer
+from bot.demo.sns_signer import CERT_NAME, CERT_URL, Signer, signer
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
 OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:somebody-elses"

@@ -18,8 +18,8 @@ from aiohttp import web
 from bot.alarms.sns import Fetch
 from bot.app import TriageApp, build_app
 from bot.config import load_settings
-from bot.fakes.moto_server import free_port
-from bot.fakes.slack_api import FakeSlackApi, SlackMessage
+from bot.demo.moto_server import free_port
+from bot.demo.slack_api import FakeSlackApi, SlackMessage
 from tests.alarms.signing import TOPIC, signer
 
 CHANNEL = "C0ALARMS"

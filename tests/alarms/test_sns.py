@@ -26,8 +26,8 @@ from bot.alarms.sns import (
     string_to_sign,
     verify,
 )
+from bot.demo.sns_signer import Signer, make_certificate, new_signer
 from bot.errors import SignatureInvalid
-from bot.fakes.sns_signer import Signer, make_certificate, new_signer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED: list[dict[str, Any]] = json.loads((FIXTURES / "sns/signed/EXPECTED.json").read_text())[

@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from tests.fakes.aws_hooks import AwsFault
+from tests.support.aws_hooks import AwsFault
 
 SENT_ON = date(2025, 3, 11)
 REPORTED = date(2025, 3, 10)

@@ -15,7 +15,7 @@ from bot.config import AwsSettings, DigestSettings
 from bot.digest.queries import build_digest
 from bot.digest.render import digest_text
 from tests.digest import seed
-from tests.fakes.aws_hooks import AwsFault, fake_operation, load_fixture
+from tests.support.aws_hooks import AwsFault, fake_operation, load_fixture
 
 ACCOUNT = "123456789012"
 NOT_ENABLED = AwsFault("AccessDeniedException", "User not enabled for cost explorer access")

@@ -25,6 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_app
 from bot.aws import AwsClients
 from bot.config import AwsSettings, DigestSettings, load_settings
+from bot.demo.moto_server import free_port
+from bot.demo.slack_api import FakeSlackApi, SlackMessage
+from bot.demo.slack_model import blocks_text
 from bot.digest.schedule import (
     LAST_POSTED,
     POST_DEADLINE,
@@ -33,14 +36,11 @@ from bot.digest.schedule import (
     attempts_key,
 )
 from bot.digest.service import DigestService
-from bot.fakes.moto_server import free_port
-from bot.fakes.slack_api import FakeSlackApi, SlackMessage
-from bot.fakes.slack_model import blocks_text
 from bot.store.sqlite import SqliteStore
 from tests.digest import seed
-from tests.fakes.aws_hooks import AwsFault, fake_operation
 from tests.slack.harness import BOT_TOKEN, SIGNING_SECRET, Harness, write_config
 from tests.slack.harness import CHANNEL as HARNESS_CHANNEL
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CHANNEL = "C0COSTS"

@@ -18,9 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.alarms.model import Alarm, AlarmSource
 from bot.aws import AwsClients
 from bot.config import AccessSettings, AlarmSettings, AwsSettings, Settings, SlackSettings
+from bot.demo.slack_api import FakeSlackApi, SlackMessage
+from bot.demo.slack_model import blocks_text
 from bot.executor import Executor
-from bot.fakes.slack_api import FakeSlackApi, SlackMessage
-from bot.fakes.slack_model import blocks_text
 from bot.incidents import Incidents
 from bot.metrics import Metrics
 from bot.playbooks.catalog import load_catalog

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.fakes.slack_api import FakeSlackApi
+from bot.demo.slack_api import FakeSlackApi
 from bot.metrics import Metrics
 from bot.results import RunResult, Status, StepResult
 from bot.slack import live

@@ -9,8 +9,8 @@ import pytest
 from bot.errors import StepError
 from bot.results import Status
 from bot.steps.autoscaling import group
-from tests.fakes.aws_hooks import AwsFault, fake_operation, load_fixture
 from tests.steps.stepctx import DENIED, alarm_on, context, run
+from tests.support.aws_hooks import AwsFault, fake_operation, load_fixture
 
 # The failed Spot launch in the AWS CLI example happened at 2021-01-13T20:47:30Z.
 NOW = datetime(2021, 1, 13, 21, 0, tzinfo=UTC)

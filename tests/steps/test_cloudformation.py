@@ -10,8 +10,8 @@ import pytest
 from bot.errors import StepError
 from bot.results import Severity, Status
 from bot.steps.cloudformation import stack_events, troubled
-from tests.fakes.aws_hooks import AwsFault, fake_operation
 from tests.steps.stepctx import DENIED, context, run
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 QUEUE = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q"}}}}
 

@@ -16,7 +16,7 @@ from bot.errors import StepError
 from bot.results import Severity, Status, StepOutput
 from bot.steps.base import StepContext, Target
 from bot.steps.cloudtrail import recent_changes
-from tests.fakes.aws_hooks import AwsFault, fake_operation, load_fixture
+from tests.support.aws_hooks import AwsFault, fake_operation, load_fixture
 
 NOW = datetime(2024, 3, 5, 14, 0, tzinfo=UTC)
 TG_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/943f017f100becff"

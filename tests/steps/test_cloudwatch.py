@@ -16,7 +16,7 @@ from bot.errors import StepError
 from bot.results import Severity, Status, StepOutput
 from bot.steps.base import StepContext, StepType, Target
 from bot.steps.cloudwatch import alarm_history, alarms, metric
-from tests.fakes.aws_hooks import AwsFault, fake_operation, load_fixture
+from tests.support.aws_hooks import AwsFault, fake_operation, load_fixture
 
 DENIED = "User: arn:aws:sts::123456789012:assumed-role/triage/bot is not authorized to perform: {}"
 

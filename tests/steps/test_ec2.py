@@ -7,8 +7,8 @@ from pydantic import ValidationError
 from bot.errors import StepError
 from bot.results import Severity, Status
 from bot.steps.ec2 import instance_status
-from tests.fakes.aws_hooks import AwsFault, fake_operation
 from tests.steps.stepctx import DENIED, alarm_on, context, run
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 
 def launch(session: boto3.Session, count: int, service: str = "checkout") -> list[str]:

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from bot.errors import StepError
 from bot.results import Status, StepOutput
 from bot.steps.ec2 import reachability
-from tests.fakes.aws_hooks import AwsFault, fake_operation
 from tests.steps.stepctx import DENIED, alarm_on, context, run
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 
 @dataclass(frozen=True)

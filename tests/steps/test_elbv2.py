@@ -16,7 +16,7 @@ from bot.errors import StepError
 from bot.results import Severity, Status, StepOutput
 from bot.steps.base import StepContext, Target
 from bot.steps.elbv2 import target_health
-from tests.fakes.aws_hooks import AwsFault, fake_operation, load_fixture
+from tests.support.aws_hooks import AwsFault, fake_operation, load_fixture
 
 
 @dataclass(frozen=True)

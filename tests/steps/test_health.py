@@ -14,7 +14,7 @@ from bot.errors import StepError
 from bot.results import Severity, Status, StepOutput
 from bot.steps.base import StepContext, Target
 from bot.steps.health import STEPS, health_events
-from tests.fakes.aws_hooks import AwsFault, fake_operation, load_fixture
+from tests.support.aws_hooks import AwsFault, fake_operation, load_fixture
 
 NOW = datetime(2020, 5, 12, 12, 0, tzinfo=UTC)
 OPEN_EC2_ISSUE = {

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from bot.errors import StepError
 from bot.results import Status
 from bot.steps.iam import role_arn_for, simulate
-from tests.fakes.aws_hooks import AwsFault, fake_operation
 from tests.steps.stepctx import DENIED, context, run
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 ROLE = "arn:aws:iam::123456789012:role/service-role/checkout-api"
 

@@ -11,8 +11,8 @@ import pytest
 from bot.errors import StepError
 from bot.results import Severity, Status
 from bot.steps.lambda_ import function, parse_log_lines
-from tests.fakes.aws_hooks import AwsFault, fake_operation
 from tests.steps.stepctx import DENIED, alarm_on, context, run
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -15,7 +15,7 @@ from bot.errors import StepError
 from bot.results import Status, StepOutput
 from bot.steps.base import StepContext, StepType, Target
 from bot.steps.logs import filter_events, insights
-from tests.fakes.aws_hooks import AwsFault, fake_operation
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 GROUP = "/aws/app/api"
 QUERY = "fields @timestamp, @message | sort @timestamp desc | limit 3"

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from bot.errors import StepError
 from bot.results import Severity, Status
 from bot.steps.quotas import service_quota
-from tests.fakes.aws_hooks import AwsFault, fake_operation
 from tests.steps.stepctx import DENIED, context, run
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 USAGE_DIMENSIONS = {

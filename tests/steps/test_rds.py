@@ -9,8 +9,8 @@ import pytest
 from bot.errors import StepError
 from bot.results import Status
 from bot.steps.rds import instance
-from tests.fakes.aws_hooks import AwsFault, fake_operation
 from tests.steps.stepctx import DENIED, alarm_on, context, run
+from tests.support.aws_hooks import AwsFault, fake_operation
 
 GIB = 1024**3
 NO_MAINTENANCE: dict[str, Any] = {"PendingMaintenanceActions": []}

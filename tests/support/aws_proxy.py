@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.fakes.moto_server import free_port
+from bot.demo.moto_server import free_port
 
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 

@@ -1,4 +1,4 @@
-"""Re-exports the botocore-hook fakes (``bot.fakes.aws_hooks``) and loads fixture files."""
+"""Re-exports the botocore-hook fakes (``bot.demo.aws_hooks``) and loads fixture files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.fakes.aws_hooks import AwsFault, conform, fake_operation
+from bot.demo.aws_hooks import AwsFault, conform, fake_operation
 
 __all__ = ["FIXTURES", "AwsFault", "conform", "fake_operation", "load_fixture"]
 

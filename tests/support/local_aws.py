@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.fakes.moto_server import LocalAws
-from tests.fakes.aws_proxy import SlowAws
+from bot.demo.moto_server import LocalAws
+from tests.support.aws_proxy import SlowAws
 
 
 @pytest.fixture(scope="session")

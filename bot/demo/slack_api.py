@@ -26,8 +26,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_request import FileField
 
-from bot.fakes.slack_model import Ephemeral, MessageVersion, SlackCall, SlackFile, SlackMessage
-from bot.fakes.slack_workspace import FakeWorkspace, SlackRefusal
+from bot.demo.slack_model import Ephemeral, MessageVersion, SlackCall, SlackFile, SlackMessage
+from bot.demo.slack_workspace import FakeWorkspace, SlackRefusal
 
 __all__ = [
     "Ephemeral",

@@ -2,7 +2,7 @@
 
 ``FakeWorkspace.call(method, args)`` answers one Web API method the way Slack does (the body
 without ``"ok"``), or raises ``SlackRefusal`` for ``{"ok": false, "error": …}``. It knows
-nothing about HTTP; ``bot.fakes.slack_api`` serves it.
+nothing about HTTP; ``bot.demo.slack_api`` serves it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bot.fakes.slack_model import (
+from bot.demo.slack_model import (
     Ephemeral,
     MessageVersion,
     SlackFile,

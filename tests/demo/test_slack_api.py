@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.slack_api import FakeSlackApi
+from bot.demo.slack_api import FakeSlackApi
 
 TOKEN = "xoxb-test-token"
 ALARM_BLOCKS = [
@@ -342,7 +342,7 @@ async def test_transcript_shows_the_channel_and_its_threads(
 
 
 def test_transcript_flattens_blocks() -> None:
-    from bot.fakes.slack_model import SlackMessage, render_transcript
+    from bot.demo.slack_model import SlackMessage, render_transcript
 
     message = SlackMessage("C1", "1.000100", "fallback", list(ALARM_BLOCKS), "U0BOT")
     assert render_transcript("C1", [message], [], {}) == (

@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 
 from bot.aws import SessionFactory
-from bot.fakes.aws_hooks import fake_operation
-from bot.fakes.seed import SeededIncident
+from bot.demo.aws_hooks import fake_operation
+from bot.demo.seed import SeededIncident
 
 DEPLOYER = "arn:aws:sts::123456789012:assumed-role/deploy-pipeline/web-release-4711"
 
