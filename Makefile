@@ -1,6 +1,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 
 .PHONY: test demo lint typecheck check pytest bench docs clean
 
@@ -10,6 +11,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo needs only the bot and moto (the `demo` extra), not the development tools.
+$(DEMO_STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
 test: $(STAMP)
 	$(VENV)/bin/ruff check bot tests bench
 	$(VENV)/bin/ruff format --check bot tests bench
@@ -17,7 +25,7 @@ test: $(STAMP)
 	$(VENV)/bin/triagebot check playbooks/
 	$(VENV)/bin/pytest -q
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/triagebot demo
 
 docs: $(STAMP)
