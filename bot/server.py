@@ -40,7 +40,11 @@ def build_web_app(
         app.router.add_post("/slack/events", slack_events)
 
     if sns_handler is not None:
-        app.router.add_post("/sns", sns_handler)
+
+        async def sns(request: web.Request) -> web.StreamResponse:
+            return await sns_handler(request)
+
+        app.router.add_post("/sns", sns)
 
     async def healthz(request: web.Request) -> web.Response:
         report = await health()
