@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 
-.PHONY: test demo lint typecheck check pytest bench docs clean
+.PHONY: test demo bench docs clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check bot tests bench
 	$(VENV)/bin/ruff format --check bot tests bench
 	$(VENV)/bin/mypy --strict bot
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/triagebot check playbooks/
 	$(VENV)/bin/pytest -q
 
