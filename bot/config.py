@@ -8,18 +8,18 @@ environment and are held as ``SecretStr`` so they never print.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from bot.config_lines import locate
 from bot.durations import Duration
-from bot.errors import ConfigError
+from bot.errors import ConfigError, did_you_mean
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -245,11 +245,14 @@ def _format_errors(exc: ValidationError, path: Path | None, text: str) -> str:
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         dotted = ".".join(loc)
-        line = _locate(text, loc)
-        where = f"{path}:{line}:1" if path and line else str(path or "config")
+        position = locate(text, loc)
+        where = (
+            f"{path}:{position.line}:{position.col}" if path and position else str(path or "config")
+        )
         message = error["msg"]
         if error["type"] == "extra_forbidden":
-            message = f"unknown key `{dotted}`"
+            hint = did_you_mean(loc[-1], _field_names(FileSettings, loc[:-1]))
+            message = f"unknown key `{dotted}`.{hint}" if hint else f"unknown key `{dotted}`"
         elif error["type"] == "missing":
             message = f"missing key `{dotted}`"
         else:
@@ -258,28 +261,25 @@ def _format_errors(exc: ValidationError, path: Path | None, text: str) -> str:
     return "\n".join(lines)
 
 
-_HEADER = re.compile(r"^\s*\[\[?\s*([\w.\-]+)\s*\]\]?")
-_KEY = re.compile(r"^\s*([\w\-]+)\s*=")
-
-
-def _locate(text: str, loc: list[str]) -> int | None:
-    """Best-effort line number of a key path in TOML text (tables, arrays of tables, keys)."""
-    names = [part for part in loc if not part.isdigit()]
-    if not names:
-        return None
-    table, key = names[:-1], names[-1]
-    current: list[str] = []
-    fallback = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            current = header.group(1).split(".")
-            if current == names:
-                fallback = fallback or number
+def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The keys the config allows at ``loc`` (a table's path; list indexes are skipped)."""
+    for part in loc:
+        if part.isdigit():
             continue
-        found = _KEY.match(line)
-        if found and found.group(1) == key and current == table:
-            return number
-        if found and current == names[: len(current)] and found.group(1) in names:
-            fallback = fallback or number
-    return fallback
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``Foo``, ``Foo | None`` or ``tuple[Foo, ...]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -46,7 +46,9 @@ def test_unknown_key_names_path_and_line(tmp_path: Path) -> None:
     path.write_text('[slack]\ndefault_channel = "C1"\n\n[server]\nhost = "x"\nprot = 80\n')
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
-    assert caught.value.user_message == f"{path}:6:1: unknown key `server.prot`"
+    assert caught.value.user_message == (
+        f"{path}:6:1: unknown key `server.prot`. Did you mean `port`?"
+    )
 
 
 def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
