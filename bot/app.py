@@ -25,8 +25,9 @@ from bot.digest.service import DigestService, process_owner
 from bot.errors import ConfigError
 from bot.executor import Executor
 from bot.incidents import Incidents
+from bot.loading import load
 from bot.metrics import Metrics
-from bot.playbooks.catalog import Catalog, load_catalog
+from bot.playbooks.catalog import Catalog
 from bot.runs import SlackRuns, TaskTracker
 from bot.server import build_web_app
 from bot.slack.access import AccessPolicy
@@ -106,9 +107,10 @@ def build_app(
     sns_confirm: ConfirmFetch = fetch_confirmation,
     sns_cert_fetch: Fetch | None = None,
 ) -> TriageApp:
-    """Wire the bot. Raises PlaybookInvalid for a broken playbook and ConfigError for missing
-    secrets — before anything listens. ``sns_confirm`` and ``sns_cert_fetch`` stand in for the
-    GETs to SNS (confirming a subscription, fetching a signing certificate) in tests."""
+    """Wire the bot. Raises ConfigError for missing secrets and LoadFailed (a ConfigError) for
+    anything ``triagebot check`` rejects — before anything listens. ``sns_confirm`` and
+    ``sns_cert_fetch`` stand in for the GETs to SNS (confirming a subscription, fetching a
+    signing certificate) in tests."""
     secret = settings.secrets.slack_signing_secret
     if settings.secrets.slack_bot_token is None or (secret is None and not socket_mode):
         raise ConfigError(
@@ -116,7 +118,8 @@ def build_app(
             "(SLACK_APP_TOKEN too for Socket Mode)."
         )
     registry = default_registry()
-    catalog = load_catalog(settings.playbook_dirs(), registry)
+    loaded = load(settings, registry)  # LoadFailed: every problem, as `triagebot check` says
+    settings, catalog = loaded.settings, loaded.catalog
     aws = AwsClients(
         settings.aws, endpoint_url=settings.aws_endpoint_url, session_factory=session_factory
     )
@@ -151,8 +154,16 @@ def build_app(
     sqs = SqsPoller(aws, queue_url, inbox, certs, metrics) if queue_url else None
 
     digest = (
-        DigestService(settings.digest, aws, store, client, owner=process_owner(), clock=clock)
-        if settings.digest is not None
+        DigestService(
+            settings.digest,
+            aws,
+            store,
+            client,
+            trigger=loaded.digest,
+            owner=process_owner(),
+            clock=clock,
+        )
+        if settings.digest is not None and loaded.digest is not None
         else None
     )
 

@@ -23,6 +23,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.session import get_session
 
+from bot.account_regions import outside_regions
 from bot.config import AwsAccount, AwsSettings
 from bot.errors import StepError
 
@@ -170,6 +171,10 @@ class AwsClients:
 
     def client(self, service: str, target: Target) -> Any:
         """The cached client for ``service`` at ``target``; built on first use (thread-safe)."""
+        if target.account is not None:
+            outside = outside_regions(self._account(target.account), target.region)
+            if outside is not None:
+                raise StepError(f"Not calling AWS: {outside}.")
         key = (target.account, target.region, service)
         with self._lock:
             client = self._clients.get(key)

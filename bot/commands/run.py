@@ -14,7 +14,7 @@ from bot.aws import AwsClients
 from bot.config import Settings
 from bot.errors import ParamError, UnknownPlaybook, UsageError
 from bot.executor import Executor
-from bot.playbooks.catalog import load_catalog
+from bot.loading import load
 from bot.playbooks.loader import load_playbook
 from bot.playbooks.params import resolve_params
 from bot.playbooks.schema import Playbook
@@ -72,9 +72,12 @@ def read_alarm(path: Path) -> Alarm:
 
 
 def _playbook(name: str, settings: Settings, registry: Registry) -> Playbook:
+    """The playbook to run, once the config and the configured playbooks pass what ``serve``
+    would check (``bot.loading``: LoadFailed otherwise, with the lines ``check`` prints)."""
+    catalog = load(settings, registry).catalog
     if name.endswith((".yaml", ".yml")) and Path(name).is_file():
         return load_playbook(Path(name), registry)
-    return load_catalog(settings.playbook_dirs(), registry).get(name)
+    return catalog.get(name)
 
 
 def _key_value(item: str) -> tuple[str, str]:

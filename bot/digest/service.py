@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -49,7 +50,6 @@ from bot.digest.schedule import (
     LAST_POSTED,
     Attempts,
     attempts_key,
-    cron_trigger,
     due_date,
     local_today,
     parse_last_posted,
@@ -121,6 +121,7 @@ class DigestService:
         store: Store,
         client: AsyncWebClient,
         *,
+        trigger: CronTrigger,
         owner: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tick_every: timedelta = TICK,
@@ -132,7 +133,7 @@ class DigestService:
         self._owner = owner
         self._clock = clock
         self._tick_every = tick_every
-        self._trigger = cron_trigger(settings.cron, settings.timezone)  # ConfigError if bad
+        self._trigger = trigger  # settings.cron in settings.timezone, checked by bot.loading
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
 

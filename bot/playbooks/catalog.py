@@ -54,6 +54,13 @@ def load_catalog(dirs: Iterable[Path], registry: Registry) -> Catalog:
     return Catalog({playbook.name: playbook for playbook in playbooks})
 
 
+def check_catalog(paths: Iterable[Path], registry: Registry) -> tuple[Catalog, list[Problem]]:
+    """The playbooks in ``paths`` that are valid, as a catalog, and every problem of the others:
+    what ``bot.loading`` builds on, so ``check`` reads each file once."""
+    playbooks, problems = _check(list(paths), registry)
+    return Catalog({playbook.name: playbook for playbook in playbooks}), problems
+
+
 def check_paths(paths: Iterable[Path], registry: Registry) -> list[Problem]:
     """What ``triagebot check [PATH…]`` reports: every problem in these files and directories."""
     return _check(list(paths), registry)[1]

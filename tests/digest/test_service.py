@@ -34,6 +34,7 @@ from bot.digest.schedule import (
     RETRY_AFTER,
     Attempts,
     attempts_key,
+    cron_trigger,
 )
 from bot.digest.service import DigestService
 from bot.store.sqlite import SqliteStore
@@ -48,6 +49,7 @@ DAY = seed.SENT_ON  # 2025-03-11: the digest reports 2025-03-10
 ARN = "arn:aws:iam::123456789012:user/triagebot"
 TITLE = "AWS spend for Mon 10 Mar 2025"
 SETTINGS = DigestSettings(cron="0 9 * * *", timezone="Europe/Berlin", channel=CHANNEL)
+TRIGGER = cron_trigger(SETTINGS.cron, SETTINGS.timezone)
 
 
 class Clock:
@@ -84,7 +86,9 @@ class World:
 
     async def service(self, clock: Clock, owner: str = "one") -> DigestService:
         store = await self.store()
-        return DigestService(SETTINGS, self.aws, store, self.client, owner=owner, clock=clock)
+        return DigestService(
+            SETTINGS, self.aws, store, self.client, trigger=TRIGGER, owner=owner, clock=clock
+        )
 
     def digests(self) -> list[SlackMessage]:
         return [m for m in self.slack.messages(CHANNEL) if m.text.startswith("AWS spend")]
@@ -255,6 +259,7 @@ async def test_the_scheduler_keeps_running_after_a_failed_digest(w: World) -> No
         w.aws,
         store,
         w.client,
+        trigger=TRIGGER,
         owner="serve",
         clock=clock,
         tick_every=timedelta(seconds=0.1),
