@@ -166,11 +166,15 @@ def _fallback_problems(settings: Settings, catalog: Catalog, config: ConfigText)
     """An alarm no route matches runs ``alarm-default`` (a Health event ``health``): unless a
     route catches every alarm of that source, that playbook must exist."""
     problems = []
-    for source, playbook in (("alarm", DEFAULT_PLAYBOOK), ("health", HEALTH_PLAYBOOK)):
+    fallbacks = (
+        ("alarm", "an alarm", DEFAULT_PLAYBOOK),
+        ("health", "a Health event", HEALTH_PLAYBOOK),
+    )
+    for source, what, playbook in fallbacks:
         if playbook in catalog or _caught(settings.routes, source):
             continue
         problems.append(
-            f"{config.where('routes')}: an {source} that no route matches runs playbook "
+            f"{config.where('routes')}: {what} that no route matches runs playbook "
             f"`{playbook}`, which does not exist: add a playbook named `{playbook}`, or a last "
             f'route with match = {{ source = "{source}" }}.'
         )
