@@ -16,7 +16,7 @@ from bot.alarms.dispatch import AlarmDispatch
 from bot.alarms.ingest import AlarmInbox, default_owner
 from bot.alarms.lookup import lookup_alarm
 from bot.alarms.model import Alarm
-from bot.alarms.sns import CertificateStore, Fetch
+from bot.alarms.sns import CertificateStore, Fetch, SnsVerifier
 from bot.alarms.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
 from bot.alarms.sqs import SqsPoller
 from bot.aws import AwsClients, SessionFactory
@@ -141,17 +141,27 @@ def build_app(
         aws=aws,
         clock=clock,
     )
-    inbox = AlarmInbox(store, AlarmDispatch(incidents), tasks, metrics, default_owner(), clock)
-    certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
-    sns = SnsEndpoint(
-        topic_arns=settings.sns.topic_arns,
-        certs=certs,
-        inbox=inbox,
-        metrics=metrics,
-        confirm=sns_confirm,
+    inbox = AlarmInbox(
+        store, AlarmDispatch(incidents, clock), tasks, metrics, default_owner(), clock
     )
-    queue_url = settings.sqs.queue_url if settings.sqs is not None else ""
-    sqs = SqsPoller(aws, queue_url, inbox, certs, metrics) if queue_url else None
+    certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
+    verifier = SnsVerifier(
+        certs, settings.sns.topic_arns, max_age=settings.sns.max_age, clock=clock
+    )
+    sns = SnsEndpoint(verifier=verifier, inbox=inbox, metrics=metrics, confirm=sns_confirm)
+    sqs_settings = settings.sqs if settings.sqs is not None and settings.sqs.queue_url else None
+    sqs = (
+        SqsPoller(
+            aws,
+            sqs_settings.queue_url,
+            inbox,
+            verifier,
+            metrics,
+            raw_delivery=sqs_settings.raw_delivery,
+        )
+        if sqs_settings is not None
+        else None
+    )
 
     digest = (
         DigestService(

@@ -63,10 +63,12 @@ class SnsSettings(_Section):
     cert_dir: str = "certs"
 
 
+    max_age: Duration = timedelta(hours=1)  # older messages are refused (SNS's retry window)
 class SqsSettings(_Section):
     queue_url: str = ""
 
 
+    raw_delivery: bool = False  # accept bodies without an SNS envelope (trust the queue policy)
 class StoreSettings(_Section):
     url: str = "sqlite:///triagebot.db"
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.alarms.model import Alarm, AlarmSource
@@ -28,14 +30,15 @@ class AlarmHandler(Protocol):
     async def post_notification(self, alarm: Alarm) -> None: ...
 
 
-def read_inbox_body(body: str, message_id: str) -> Alarm | None:
-    """The Alarm in an inbox body, or None when there is nothing to do with it."""
+def read_inbox_body(body: str, message_id: str, now: datetime | None = None) -> Alarm | None:
+    """The Alarm in an inbox body, or None when there is nothing to do with it. ``now`` bounds
+    its state-change time (``parse_notification``)."""
     try:
         envelope = unwrap_envelope({"Body": body, "MessageId": message_id, "ReceiptHandle": ""})
     except MalformedMessage as exc:  # pragma: no cover - an SQS-style body always unwraps
         log.warning("ignoring alarm message %s: %s", message_id, exc.user_message)
         return None
-    alarm = parse_notification(envelope)
+    alarm = parse_notification(envelope, now=now)
     if alarm is not None and not alarm.message_id:
         alarm = dataclasses.replace(alarm, message_id=message_id)
     return alarm
@@ -44,11 +47,14 @@ def read_inbox_body(body: str, message_id: str) -> Alarm | None:
 class AlarmDispatch:
     """The inbox's ``process``: one recorded message → ``Incidents``."""
 
-    def __init__(self, incidents: AlarmHandler) -> None:
+    def __init__(
+        self, incidents: AlarmHandler, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._incidents = incidents
+        self._clock = clock
 
     async def __call__(self, body: str, message_id: str) -> None:
-        alarm = read_inbox_body(body, message_id)
+        alarm = read_inbox_body(body, message_id, self._clock())
         if alarm is None:
             log.info(
                 "alarm message %s needs no action", message_id, extra={"message_id": message_id}

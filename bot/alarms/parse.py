@@ -11,13 +11,20 @@ Shapes understood (``tests/fixtures/README.md`` lists their traps):
 
 "CloudWatch Alarm Configuration Change" events and subscription (un)confirmations give None.
 ``parse_notification`` never raises: odd values are read as absent.
+
+A state-change time later than now (plus ``FUTURE_SKEW``) is not believed: incidents follow
+state-change times, and one in 2099 would make every later message look older and be ignored.
+It is taken as the time the message was sent (SNS ``Timestamp``, EventBridge ``time``) when
+that one is not in the future itself, else as now, and logged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.alarms import reading as r
@@ -32,6 +39,9 @@ ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 ALARM_CONFIGURATION_CHANGE = "CloudWatch Alarm Configuration Change"
 HEALTH_EVENTS = frozenset({"AWS Health Event", "AWS Health Abuse Event"})
 DEFAULT_NOTIFICATION_NAME = "SNS notification"
+
+FUTURE_SKEW = timedelta(minutes=5)
+"""How far ahead of our clock a state-change time may be (AWS's clock against ours)."""
 
 _CONFIRMATIONS = frozenset({"SubscriptionConfirmation", "UnsubscribeConfirmation"})
 _ALARM_ARN = re.compile(r"arn:aws[\w-]*:cloudwatch:[\w-]*:\d*:alarm:")
@@ -79,16 +89,57 @@ def _from_sqs_body(body: str, message_id: str) -> dict[str, Any]:
     return {"Type": "Notification", "MessageId": message_id, "Message": body}
 
 
-def parse_notification(envelope: SnsEnvelope | Mapping[str, Any]) -> Alarm | None:
-    """One Alarm from a verified SNS envelope or an EventBridge event; None when it is ignored."""
+def parse_notification(
+    envelope: SnsEnvelope | Mapping[str, Any], *, now: datetime | None = None
+) -> Alarm | None:
+    """One Alarm from a verified SNS envelope or an EventBridge event; None when it is ignored.
+
+    ``now`` (the caller's clock; default the system clock) bounds the state-change time.
+    """
     try:
-        return _parse(envelope)
+        alarm = _parse(envelope)
     except MalformedMessage as exc:
         logger.warning("ignoring a message that is not SNS or EventBridge: %s", exc.user_message)
         return None
     except Exception:  # a message we cannot read is still posted, never dropped
         logger.exception("could not read an alarm message; posting it as a plain notification")
         return _plain(envelope)
+    if alarm is None:
+        return None
+    return _not_in_the_future(alarm, envelope, now or datetime.now(UTC))
+
+
+def _not_in_the_future(
+    alarm: Alarm, envelope: SnsEnvelope | Mapping[str, Any], now: datetime
+) -> Alarm:
+    """The alarm with a state-change time from the future replaced (see the module doc)."""
+    latest = now + FUTURE_SKEW
+    if alarm.changed_at is None or alarm.changed_at <= latest:
+        return alarm
+    sent = _sent_at(envelope)
+    taken = sent if sent is not None and sent <= latest else now
+    logger.warning(
+        "%s of %r says it changed at %s, in the future; taken as %s",
+        alarm.state or alarm.source.value,
+        alarm.name[:200],
+        alarm.changed_at.isoformat(),
+        taken.isoformat(),
+        extra={"message_id": alarm.message_id[:100]},
+    )
+    return dataclasses.replace(alarm, changed_at=taken)
+
+
+def _sent_at(envelope: SnsEnvelope | Mapping[str, Any]) -> datetime | None:
+    """When the message was sent: the SNS Timestamp, else an EventBridge event's time."""
+    try:
+        sns = (
+            _envelope_dict(envelope)
+            if isinstance(envelope, SnsEnvelope)
+            else unwrap_envelope(envelope)
+        )
+    except MalformedMessage:
+        return None
+    return r.timestamp(sns.get("Timestamp")) or r.timestamp(sns.get("time"))
 
 
 def _parse(envelope: SnsEnvelope | Mapping[str, Any]) -> Alarm | None:

@@ -1,37 +1,64 @@
-"""Amazon SNS message verification: is this message really from SNS, unchanged?
+"""Amazon SNS message verification: is this message really from SNS, for us, and recent?
 
 SNS signs a fixed list of the message's fields (``string_to_sign``) with the private key of the
 certificate at ``SigningCertURL``: SignatureVersion 1 is SHA1withRSA, 2 is SHA256withRSA. The
-certificate URL must point at SNS itself (``check_cert_url``); certificates come from a directory
-of pre-placed files or are fetched once and kept in memory (``CertificateStore``).
+certificate URL must point at SNS itself; certificates come from ``bot.alarms.sns_certs``.
 
-Errors: ``MalformedMessage`` for input that is not an SNS message at all (HTTP 400),
-``SignatureInvalid`` for one whose signature does not hold (HTTP 403), and its subclass
-``CertificateUnavailable`` when the certificate could not be fetched (worth a retry, HTTP 503).
+``SnsVerifier`` checks, cheapest first, so that a forged message costs no outbound request:
+the shape and the signature fields, the certificate URL, the topic (``sns.topic_arns``), the
+message's age (``sns.max_age``, plus a clock-skew allowance), and only then the certificate
+(fetched if need be), its validity period and the signature itself.
+
+Errors: ``MalformedMessage`` for input that is not an SNS message at all (HTTP 400);
+``SignatureInvalid`` and its subclasses for a message that is refused (HTTP 403):
+``TopicNotAllowed``, ``MessageStale``, ``CertificateNotValid``; and ``CertificateUnavailable``
+when the certificate could not be fetched just now (worth a retry, HTTP 503).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import logging
-import re
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import SplitResult, urlsplit
 
-import aiohttp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from bot.alarms.reading import timestamp
+from bot.alarms.sns_certs import (
+    CertificateStore,
+    CertificateUnavailable,
+    Fetch,
+    check_cert_url,
+    check_subscribe_url,
+    fetch_https,
+)
 from bot.errors import BotError, SignatureInvalid
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "CONFIRMATION_KEYS",
+    "MESSAGE_TYPES",
+    "NOTIFICATION_KEYS",
+    "CertificateNotValid",
+    "CertificateStore",
+    "CertificateUnavailable",
+    "Fetch",
+    "MalformedMessage",
+    "MessageStale",
+    "SnsEnvelope",
+    "SnsVerifier",
+    "TopicNotAllowed",
+    "check_cert_url",
+    "check_subscribe_url",
+    "fetch_https",
+    "refusal_outcome",
+    "string_to_sign",
+]
 
 MESSAGE_TYPES = ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation")
 
@@ -54,17 +81,16 @@ CONFIRMATION_KEYS: tuple[str, ...] = (
 )
 """The signed fields, in the order SNS signs them."""
 
+DEFAULT_MAX_AGE = timedelta(hours=1)
+"""SNS's own HTTP retry window: a genuine delivery is never older than this."""
+DEFAULT_SKEW = timedelta(minutes=5)
+"""How far our clock may be off from AWS's."""
+
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "1": hashes.SHA1,
     "2": hashes.SHA256,
 }
-_SNS_HOST = re.compile(
-    r"^sns\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2})\.amazonaws\.com(?P<cn>\.cn)?$"
-)
-_CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.pem$")
-_MAX_CERT_BYTES = 64 * 1024
 
-Fetch = Callable[[str], Awaitable[bytes]]
 Clock = Callable[[], datetime]
 
 
@@ -72,8 +98,30 @@ class MalformedMessage(BotError):
     """The body is not an SNS message (not JSON, not an object, a required field missing)."""
 
 
-class CertificateUnavailable(SignatureInvalid):
-    """The signing certificate could not be fetched; the message may be fine, try again later."""
+class TopicNotAllowed(SignatureInvalid):
+    """The message names a topic outside ``sns.topic_arns``."""
+
+
+class MessageStale(SignatureInvalid):
+    """The message is older than ``sns.max_age`` (a replay), or dated in the future."""
+
+
+class CertificateNotValid(SignatureInvalid):
+    """The signing certificate has expired or is not valid yet."""
+
+
+def refusal_outcome(error: SignatureInvalid) -> str:
+    """The metrics outcome for a refusal: ``unknown_topic``, ``stale``, ``bad_certificate``,
+    ``certificate_unavailable`` or ``bad_signature``."""
+    if isinstance(error, TopicNotAllowed):
+        return "unknown_topic"
+    if isinstance(error, MessageStale):
+        return "stale"
+    if isinstance(error, CertificateNotValid):
+        return "bad_certificate"
+    if isinstance(error, CertificateUnavailable):
+        return "certificate_unavailable"
+    return "bad_signature"
 
 
 class SnsEnvelope(BaseModel):
@@ -130,130 +178,85 @@ def string_to_sign(envelope: Mapping[str, Any]) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-def _check_sns_url(url: object, what: str) -> SplitResult:
-    """An https URL on an SNS host (``sns.<region>.amazonaws.com[.cn]``), or SignatureInvalid."""
-    if not isinstance(url, str) or not url:
-        raise SignatureInvalid(f"missing {what}")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise SignatureInvalid(f"{what} is not a valid URL") from None
-    if parts.scheme != "https":
-        raise SignatureInvalid(f"{what} is not https")
-    if port not in (None, 443):
-        raise SignatureInvalid(f"{what} uses port {port}")
-    if "@" in parts.netloc:
-        raise SignatureInvalid(f"{what} holds user info")
-    host = _SNS_HOST.match(parts.hostname or "")
-    if host is None or bool(host["cn"]) != host["region"].startswith("cn-"):
-        raise SignatureInvalid(f"{what} is not on an SNS host: {parts.hostname!r}")
-    return parts
-
-
-def check_cert_url(url: object) -> None:
-    """Accept only ``https://sns.<region>.amazonaws.com[.cn]/…/x.pem``, else SignatureInvalid."""
-    parts = _check_sns_url(url, "SigningCertURL")
-    if not parts.path.endswith(".pem") or parts.query or parts.fragment:
-        raise SignatureInvalid("SigningCertURL is not a .pem file")
-
-
-def check_subscribe_url(url: object) -> None:
-    """Accept a SubscribeURL only on an SNS host over https; call before confirming."""
-    _check_sns_url(url, "SubscribeURL")
-
-
-async def fetch_https(url: str) -> bytes:
-    """GET a signing certificate (5 s timeout, at most 64 KiB)."""
-    timeout = aiohttp.ClientTimeout(total=5)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.get(url, allow_redirects=False) as response,
-    ):
-        if response.status != 200:
-            raise CertificateUnavailable(f"signing certificate answered HTTP {response.status}")
-        body = await response.content.read(_MAX_CERT_BYTES + 1)
-        if len(body) > _MAX_CERT_BYTES:
-            raise SignatureInvalid("signing certificate is too large")
-        return body
-
-
-class CertificateStore:
-    """Signing certificates by URL: a pre-placed file in ``cert_dir``, else fetched once.
-
-    Files are named like the URL's last path segment
-    (``SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem``). Fetched and loaded
-    certificates are kept in memory, at most ``max_cached`` of them. An expired certificate is
-    logged, not refused, as AWS's own SDK validators do.
-    """
+class SnsVerifier:
+    """Everything that makes an SNS message acceptable, for ``POST /sns`` and the SQS poller."""
 
     def __init__(
         self,
-        cert_dir: str | Path | None = None,
-        fetch: Fetch | None = None,
+        certs: CertificateStore,
+        topic_arns: Iterable[str],
         *,
-        max_cached: int = 32,
-        clock: Clock | None = None,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        skew: timedelta = DEFAULT_SKEW,
+        clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
-        self._dir = Path(cert_dir) if cert_dir is not None else None
-        self._fetch = fetch or fetch_https
-        self._max = max(1, max_cached)
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._cache: dict[str, x509.Certificate] = {}
+        self.certs = certs
+        self.topics = frozenset(topic_arns)
+        self._max_age = max_age
+        self._skew = skew
+        self._clock = clock
 
-    async def get(self, url: str) -> x509.Certificate:
+    async def verify(
+        self, envelope: Mapping[str, Any], *, received_at: datetime | None = None
+    ) -> SnsEnvelope:
+        """Check an SNS message; return it parsed, or raise SignatureInvalid (or a subclass).
+
+        ``received_at`` is when the message reached us (the SQS SentTimestamp for a queued
+        one); its age and its certificate are judged at that time. Raises MalformedMessage
+        when the input is not an SNS message at all.
+        """
+        if not isinstance(envelope, Mapping):
+            raise MalformedMessage("an SNS message is a JSON object")
+        data = string_to_sign(envelope)
+        hash_type, signature = _signature_fields(envelope)
+        url = envelope.get("SigningCertURL", envelope.get("SigningCertUrl"))
         check_cert_url(url)
-        cached = self._cache.get(url)
-        if cached is not None:
-            return cached
-        name = PurePosixPath(urlsplit(url).path).name
-        if not _CERT_NAME.match(name):
-            raise SignatureInvalid("SigningCertURL names an odd file")
-        local = self._dir / name if self._dir is not None else None
-        if local is not None and local.is_file():
-            try:
-                pem = local.read_bytes()
-            except OSError as exc:
-                raise CertificateUnavailable(f"cannot read {local}: {exc.strerror}") from exc
-        else:
-            try:
-                pem = await self._fetch(url)
-            except BotError:
-                raise
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise CertificateUnavailable(
-                    f"could not fetch the signing certificate: {type(exc).__name__}"
-                ) from exc
-        cert = self._load(pem, url)
-        if len(self._cache) >= self._max:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[url] = cert
-        return cert
-
-    def _load(self, pem: bytes, url: str) -> x509.Certificate:
         try:
-            cert = x509.load_pem_x509_certificate(pem)
-        except ValueError:
-            raise SignatureInvalid("the signing certificate is not a PEM certificate") from None
-        now = self._clock()
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            logger.warning(
-                "SNS signing certificate %s is outside its validity period (%s to %s)",
-                url,
-                cert.not_valid_before_utc.isoformat(),
-                cert.not_valid_after_utc.isoformat(),
+            parsed = SnsEnvelope.model_validate(envelope)
+        except ValidationError as exc:
+            fields = ", ".join(str(e["loc"][0]) for e in exc.errors() if e["loc"])
+            raise MalformedMessage(f"not a valid SNS message ({fields or 'shape'})") from None
+        if parsed.topic_arn not in self.topics:
+            raise TopicNotAllowed(f"topic {parsed.topic_arn[:256]} is not in sns.topic_arns")
+        at = received_at or self._clock()
+        self._check_age(parsed, at)
+        cert = await self.certs.get(parsed.signing_cert_url)
+        self._check_validity(cert, at)
+        key = cert.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise SignatureInvalid("the signing certificate does not hold an RSA key")
+        try:
+            key.verify(signature, data, padding.PKCS1v15(), hash_type())
+        except (InvalidSignature, ValueError):
+            raise SignatureInvalid("signature does not match") from None
+        return parsed
+
+    def _check_age(self, parsed: SnsEnvelope, at: datetime) -> None:
+        sent = timestamp(parsed.timestamp)
+        if sent is None:
+            raise MalformedMessage("the SNS Timestamp is not a time")
+        if sent > at + self._skew:
+            raise MessageStale(f"sent at {parsed.timestamp[:40]}, in the future")
+        if at - sent > self._max_age + self._skew:
+            raise MessageStale(
+                f"sent at {parsed.timestamp[:40]}, older than sns.max_age "
+                f"({self._max_age.total_seconds():.0f} s)"
             )
-        return cert
+
+    def _check_validity(self, cert: x509.Certificate, at: datetime) -> None:
+        if at + self._skew < cert.not_valid_before_utc:
+            raise CertificateNotValid(
+                f"the signing certificate is valid only from {cert.not_valid_before_utc}"
+            )
+        if at - self._skew > cert.not_valid_after_utc:
+            raise CertificateNotValid(
+                f"the signing certificate expired at {cert.not_valid_after_utc}"
+            )
 
 
-async def verify(envelope: Mapping[str, Any], certs: CertificateStore) -> SnsEnvelope:
-    """Check an SNS message's signature; return it parsed, or raise SignatureInvalid.
-
-    Raises MalformedMessage when the input is not an SNS message at all.
-    """
-    if not isinstance(envelope, Mapping):
-        raise MalformedMessage("an SNS message is a JSON object")
-    data = string_to_sign(envelope)
+def _signature_fields(
+    envelope: Mapping[str, Any],
+) -> tuple[Callable[[], hashes.HashAlgorithm], bytes]:
     version = envelope.get("SignatureVersion")
     if version is None:
         raise SignatureInvalid("missing SignatureVersion")
@@ -267,19 +270,4 @@ async def verify(envelope: Mapping[str, Any], certs: CertificateStore) -> SnsEnv
         signature = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise SignatureInvalid("Signature is not base64") from None
-    url = envelope.get("SigningCertURL", envelope.get("SigningCertUrl"))
-    check_cert_url(url)
-    try:
-        parsed = SnsEnvelope.model_validate(envelope)
-    except ValidationError as exc:
-        fields = ", ".join(str(e["loc"][0]) for e in exc.errors() if e["loc"])
-        raise MalformedMessage(f"not a valid SNS message ({fields or 'shape'})") from None
-    cert = await certs.get(url)
-    key = cert.public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise SignatureInvalid("the signing certificate does not hold an RSA key")
-    try:
-        key.verify(signature, data, padding.PKCS1v15(), hash_type())
-    except (InvalidSignature, ValueError):
-        raise SignatureInvalid("signature does not match") from None
-    return parsed
+    return hash_type, signature

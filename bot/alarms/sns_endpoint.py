@@ -1,18 +1,21 @@
 """``POST /sns``: the Amazon SNS HTTP(S) subscription endpoint.
 
-Every message is verified before anything else (``bot.alarms.sns.verify``), then its topic is
-checked against ``sns.topic_arns``. Answers, and why:
+Every message is verified before anything else (``bot.alarms.sns.SnsVerifier``: topic and age
+first, then certificate and signature). Answers, and why:
 
 - 200: a Notification durably recorded in the inbox (or recorded before: a duplicate); a
   subscription confirmed; an unsubscribe noted.
 - 400: not an SNS message (not JSON, not an object, a field missing).
-- 403: the signature does not hold, the certificate URL is not SNS's, or the topic is not in
-  ``sns.topic_arns``. With ``sns.topic_arns`` empty every message is refused: an endpoint
-  that accepted any topic would let anyone with an AWS account post into the channel.
+- 403: the topic is not in ``sns.topic_arns`` (answered before any certificate fetch), the
+  message is older than ``sns.max_age``, the certificate URL is not SNS's, there is no such
+  certificate or it is outside its validity, or the signature does not hold. With
+  ``sns.topic_arns`` empty every message is refused: an endpoint that accepted any topic would
+  let anyone with an AWS account post into the channel.
 - 413: a body over 256 KiB (SNS's own message limit), refused before it is read whole.
 - 502: confirming a subscription failed (SNS sends the confirmation again).
-- 503: the signing certificate could not be fetched. The message may well be genuine, and SNS
-  retries an HTTP endpoint on 5xx (not on 4xx), so a passing network problem loses nothing.
+- 503: the signing certificate could not be fetched just now. The message may well be
+  genuine, and SNS retries an HTTP endpoint on 5xx (not on 4xx), so a passing network problem
+  loses nothing.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from aiohttp import web
 
 from bot.alarms.ingest import AlarmInbox
 from bot.alarms.sns import (
-    CertificateStore,
     CertificateUnavailable,
     MalformedMessage,
     SnsEnvelope,
+    SnsVerifier,
+    TopicNotAllowed,
     check_subscribe_url,
-    verify,
+    refusal_outcome,
 )
 from bot.errors import SignatureInvalid
 from bot.metrics import Metrics
@@ -71,20 +75,18 @@ class SnsEndpoint:
     def __init__(
         self,
         *,
-        topic_arns: tuple[str, ...] | frozenset[str],
-        certs: CertificateStore,
+        verifier: SnsVerifier,
         inbox: AlarmInbox,
         metrics: Metrics,
         confirm: ConfirmFetch = fetch_confirmation,
         max_body: int = MAX_SNS_BODY,
     ) -> None:
-        self._topics = frozenset(topic_arns)
-        self._certs = certs
+        self._verifier = verifier
         self._inbox = inbox
         self._metrics = metrics
         self._confirm = confirm
         self._max_body = max_body
-        if not self._topics:
+        if not verifier.topics:
             log.warning(
                 "sns.topic_arns is empty: POST /sns refuses every message until it lists "
                 "the alarm topics"
@@ -96,7 +98,7 @@ class SnsEndpoint:
             return self._answer(413, "too_large", "request body over 256 KiB")
         try:
             text, message = _decode(raw)
-            envelope = await verify(message, self._certs)
+            envelope = await self._verifier.verify(message)
         except CertificateUnavailable as exc:
             log.warning("SNS message not verified yet: %s", exc.user_message)
             return self._answer(503, "certificate_unavailable", "certificate unavailable")
@@ -105,17 +107,7 @@ class SnsEndpoint:
         except UnicodeEncodeError:  # a lone surrogate (``"\\ud800"``) cannot have been signed
             return self._answer(400, "malformed", "the body holds text that is not Unicode")
         except SignatureInvalid as exc:
-            log.warning("refused an SNS message: %s", exc.user_message)
-            return self._answer(403, "bad_signature", "signature invalid")
-        if envelope.topic_arn not in self._topics:
-            log.warning(
-                "refused an SNS %s from topic %s: it is not in sns.topic_arns%s",
-                envelope.type,
-                envelope.topic_arn[:256],
-                " (which is empty: list the alarm topics there)" if not self._topics else "",
-                extra={"message_id": envelope.message_id[:100]},
-            )
-            return self._answer(403, "unknown_topic", "topic not allowed")
+            return self._refused(exc, message)
         if envelope.type == "SubscriptionConfirmation":
             return await self._confirm_subscription(envelope)
         if envelope.type == "UnsubscribeConfirmation":
@@ -163,6 +155,19 @@ class SnsEndpoint:
             found.group(1) if found else "SubscriptionArn not in the answer",
         )
         return self._answer(200, "subscription_confirmed", "confirmed")
+
+    def _refused(self, exc: SignatureInvalid, message: dict[str, Any]) -> web.Response:
+        outcome = refusal_outcome(exc)
+        empty = isinstance(exc, TopicNotAllowed) and not self._verifier.topics
+        log.warning(
+            "refused an SNS %s: %s%s",
+            str(message.get("Type"))[:40],
+            exc.user_message,
+            " (sns.topic_arns is empty: list the alarm topics there)" if empty else "",
+            extra={"message_id": str(message.get("MessageId"))[:100]},
+        )
+        texts = {"unknown_topic": "topic not allowed", "stale": "message too old"}
+        return self._answer(403, outcome, texts.get(outcome, "signature invalid"))
 
     def _answer(self, status: int, outcome: str, text: str) -> web.Response:
         self._metrics.alarms_received.labels("sns", outcome).inc()

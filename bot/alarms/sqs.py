@@ -1,16 +1,31 @@
 """The SQS poller: alarms from a queue subscribed to the alarm topic (``[sqs] queue_url``).
 
 Long polling (20 s, up to 10 messages a call) through ``AwsClients.call``, so boto3 never runs
-on the event loop. A body is either an SNS envelope (raw message delivery off), verified when
-it carries a signature and deduplicated by its SNS MessageId — the same alarm delivered to
-``POST /sns`` as well is handled once — or the alarm itself (raw message delivery on),
-deduplicated by the SQS MessageId.
+on the event loop. A body is either an SNS envelope (raw message delivery off) or the alarm
+itself (raw message delivery on):
+
+- An SNS envelope gets the same checks as ``POST /sns`` (``SnsVerifier``): it must be signed,
+  from a topic in ``sns.topic_arns``, with a valid certificate, and not older than
+  ``sns.max_age`` *when it entered the queue* (its SQS ``SentTimestamp``): a queue that filled
+  while the bot was down is still taken, a validly signed old message sent to the queue later
+  is not. It is deduplicated by its SNS MessageId, so the same alarm delivered to ``POST /sns``
+  as well is handled once.
+- Anything else (a CloudWatch or EventBridge JSON body without an envelope) is taken only with
+  ``[sqs] raw_delivery = true``: then nothing in the message can be checked and the queue
+  policy is the trust boundary. It is deduplicated by the SQS MessageId.
 
 A message is deleted as soon as the inbox has durably recorded it. From then on the inbox owns
 exactly-once (claims under a lease, redone after a crash), so the message need not stay hidden
-in the queue for as long as its playbook runs and no visibility has to be extended. A message
-that fails verification is not deleted: it comes back after the visibility timeout and, when
-it keeps failing, the queue's redrive policy moves it to the dead-letter queue.
+in the queue for as long as its playbook runs and no visibility has to be extended.
+
+A refused message is logged and left in the queue, not deleted: it comes back after the
+visibility timeout and, when it keeps failing, the queue's redrive policy moves it to the
+dead-letter queue. That is on purpose. Some refusals pass (a certificate that could not be
+fetched just now), and the others mean that something which should not be writing to the
+queue is (a forged or replayed message, a topic nobody listed, raw delivery switched on at the
+subscription but not here): the dead-letter queue keeps the evidence for whoever looks into it,
+where deleting would leave only a log line. Each return costs a cheap check (topic and age
+come before any certificate fetch, and failed fetches are cached).
 """
 
 from __future__ import annotations
@@ -20,15 +35,15 @@ import contextlib
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.alarms.ingest import AlarmInbox
 from bot.alarms.sns import (
     MESSAGE_TYPES,
-    CertificateStore,
-    CertificateUnavailable,
     MalformedMessage,
-    verify,
+    SnsVerifier,
+    refusal_outcome,
 )
 from bot.aws import AwsClients
 from bot.errors import SignatureInvalid
@@ -57,6 +72,15 @@ def sns_envelope(body: str) -> dict[str, Any] | None:
     return None
 
 
+def sent_at(message: dict[str, Any]) -> datetime | None:
+    """When SQS took the message in (its ``SentTimestamp``, set by SQS, not by the sender)."""
+    stamp = message.get("Attributes", {}).get("SentTimestamp")
+    try:
+        return datetime.fromtimestamp(int(stamp) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
 class SqsPoller:
     """Receives alarm messages from one queue into the inbox until stopped."""
 
@@ -65,9 +89,10 @@ class SqsPoller:
         aws: AwsClients,
         queue_url: str,
         inbox: AlarmInbox,
-        certs: CertificateStore,
+        verifier: SnsVerifier,
         metrics: Metrics,
         *,
+        raw_delivery: bool = False,
         wait_seconds: int = 20,
         max_messages: int = 10,
     ) -> None:
@@ -75,7 +100,8 @@ class SqsPoller:
         self._queue_url = queue_url
         self._target = aws.target(queue_region(queue_url, aws.default_region))
         self._inbox = inbox
-        self._certs = certs
+        self._verifier = verifier
+        self._raw_delivery = raw_delivery
         self._metrics = metrics
         self._wait = wait_seconds
         self._max = max_messages
@@ -118,7 +144,7 @@ class SqsPoller:
             QueueUrl=self._queue_url,
             WaitTimeSeconds=self._wait,
             MaxNumberOfMessages=self._max,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
         messages = answer.get("Messages", [])
         for message in messages:
@@ -134,21 +160,21 @@ class SqsPoller:
     async def _take(self, message: dict[str, Any]) -> None:
         body = str(message.get("Body", ""))
         sqs_id = str(message.get("MessageId", ""))
-        receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
         envelope = sns_envelope(body)
         key = sqs_id
-        if envelope is not None:
-            if "Signature" in envelope or "SignatureVersion" in envelope:
-                outcome = await self._verify(envelope)
-                if outcome is not None:
-                    log.warning(
-                        "leaving SQS message %s in the queue (received %s times): %s; "
-                        "the queue's redrive policy takes it when it keeps failing",
-                        sqs_id,
-                        receives,
-                        outcome,
-                    )
-                    return
+        if envelope is None:
+            if not self._raw_delivery:
+                self._leave(
+                    message,
+                    "not an SNS envelope, and [sqs] raw_delivery is off",
+                    "raw_refused",
+                )
+                return
+        else:
+            refusal = await self._verify(envelope, sent_at(message))
+            if refusal is not None:
+                self._leave(message, *refusal)
+                return
             if envelope["Type"] != "Notification":
                 log.info(
                     "SQS message %s is an SNS %s, not an alarm; deleting it",
@@ -163,23 +189,31 @@ class SqsPoller:
         self._metrics.alarms_received.labels("sqs", "recorded" if new else "duplicate").inc()
         await self._delete(message)
 
-    async def _verify(self, envelope: dict[str, Any]) -> str | None:
-        """None when the envelope verifies, else why not (and counted)."""
+    async def _verify(
+        self, envelope: dict[str, Any], received_at: datetime | None
+    ) -> tuple[str, str] | None:
+        """None when the envelope is acceptable, else why not and the metrics outcome."""
         try:
-            await verify(envelope, self._certs)
-        except CertificateUnavailable as exc:
-            self._metrics.alarms_received.labels("sqs", "certificate_unavailable").inc()
-            return exc.user_message
+            await self._verifier.verify(envelope, received_at=received_at)
         except MalformedMessage as exc:
-            self._metrics.alarms_received.labels("sqs", "malformed").inc()
-            return exc.user_message
+            return exc.user_message, "malformed"
         except SignatureInvalid as exc:
-            self._metrics.alarms_received.labels("sqs", "bad_signature").inc()
-            return exc.user_message
+            return exc.user_message, refusal_outcome(exc)
         except UnicodeEncodeError:
-            self._metrics.alarms_received.labels("sqs", "malformed").inc()
-            return "the envelope holds text that is not Unicode"
+            return "the envelope holds text that is not Unicode", "malformed"
         return None
+
+    def _leave(self, message: dict[str, Any], why: str, outcome: str) -> None:
+        """Log and count a refused message; it stays in the queue for the redrive policy."""
+        receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+        log.warning(
+            "leaving SQS message %s in the queue (received %s times): %s; "
+            "the queue's redrive policy takes it when it keeps failing",
+            str(message.get("MessageId", ""))[:100],
+            receives,
+            why,
+        )
+        self._metrics.alarms_received.labels("sqs", outcome).inc()
 
     async def _delete(self, message: dict[str, Any]) -> None:
         await self._aws.call(

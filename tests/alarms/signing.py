@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.demo.sns_signer import CERT_NAME, CERT_URL, Signer, signer
@@ -17,6 +18,12 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
 OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:somebody-elses"
 
 __all__ = ["CERT_NAME", "CERT_URL", "OTHER_TOPIC", "TOPIC", "Signer", "signer"]
+
+
+def sns_time(when: datetime | None = None) -> str:
+    """A time as SNS writes its Timestamp (``2024-05-01T12:00:01.000Z``); default now."""
+    when = when or datetime.now(UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def alarm_message(
@@ -66,14 +73,15 @@ def notification(
     message_id: str | None = None,
     topic: str = TOPIC,
     subject: str | None = 'ALARM: "prod-api-5xx" in US East (N. Virginia)',
+    sent_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """An unsigned SNS Notification envelope."""
+    """An unsigned SNS Notification envelope, sent now unless ``sent_at`` says otherwise."""
     envelope: dict[str, Any] = {
         "Type": "Notification",
         "MessageId": message_id or str(uuid.uuid4()),
         "TopicArn": topic,
         "Message": alarm_message() if message is None else message,
-        "Timestamp": "2024-05-01T12:00:01.000Z",
+        "Timestamp": sns_time(sent_at),
         "UnsubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic}:1",
     }
     if subject is not None:
@@ -94,5 +102,5 @@ def confirmation(kind: str = "SubscriptionConfirmation", *, topic: str = TOPIC) 
             f"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}"
             f"&Token={token}"
         ),
-        "Timestamp": "2024-05-01T12:00:00.000Z",
+        "Timestamp": sns_time(),
     }

@@ -702,3 +702,33 @@ def test_real_alarms_with_any_field_broken_never_raise(data: st.DataObject) -> N
         if isinstance(value, dict):
             results.append(parse_notification(value))
     assert all(result is None or isinstance(result, Alarm) for result in results)
+
+
+# --- state-change times from the future ------------------------------------------------------
+
+NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
+
+
+def test_a_state_change_time_in_the_future_is_taken_as_the_sns_timestamp(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    message = {"AlarmName": "skewed", "NewStateValue": "ALARM"}
+    envelope = sns_envelope(json.dumps({**message, "StateChangeTime": "2099-01-01T00:00:00Z"}))
+    alarm = parse_notification(envelope, now=NOW)
+    assert alarm is not None
+    assert alarm.changed_at == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)  # the envelope's Timestamp
+    assert "in the future; taken as 2024-05-01T12:00:00+00:00" in caplog.text
+    # Up to five minutes ahead is clock skew, and believed.
+    near = json.dumps({**message, "StateChangeTime": "2024-05-01T12:04:00Z"})
+    alarm = parse_notification(sns_envelope(near), now=NOW)
+    assert alarm is not None and alarm.changed_at == datetime(2024, 5, 1, 12, 4, tzinfo=UTC)
+
+
+def test_with_no_believable_sent_time_a_future_state_change_is_taken_as_now() -> None:
+    event = json.loads(
+        (FIXTURES / "eventbridge/cloudwatch-alarm-state-change-single-metric.json").read_text()
+    )
+    event["time"] = "2099-01-01T00:00:00Z"
+    event["detail"]["state"]["timestamp"] = "2099-01-01T00:00:00Z"
+    alarm = parse_notification(event, now=NOW)
+    assert alarm is not None and alarm.changed_at == NOW

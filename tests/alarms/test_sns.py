@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -15,19 +15,24 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.alarms.reading import timestamp
 from bot.alarms.sns import (
+    CertificateNotValid,
     CertificateStore,
     CertificateUnavailable,
     MalformedMessage,
+    MessageStale,
     SnsEnvelope,
+    SnsVerifier,
+    TopicNotAllowed,
     check_cert_url,
     check_subscribe_url,
     fetch_https,
     string_to_sign,
-    verify,
 )
 from bot.demo.sns_signer import Signer, make_certificate, new_signer
 from bot.errors import SignatureInvalid
+from tests.alarms.signing import sns_time
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 EXPECTED: list[dict[str, Any]] = json.loads((FIXTURES / "sns/signed/EXPECTED.json").read_text())[
@@ -35,6 +40,21 @@ EXPECTED: list[dict[str, Any]] = json.loads((FIXTURES / "sns/signed/EXPECTED.jso
 ]
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test0123456789.pem"
 TOPIC = "arn:aws:sns:eu-west-1:111122223333:alarms"
+NOW = datetime.now(UTC).replace(microsecond=0)
+STAMP = sns_time(NOW)
+
+
+async def verify(
+    message: Any, certs: CertificateStore, *, at: datetime | None = None
+) -> SnsEnvelope:
+    """Verify as the bot does, for the message's own topic, at ``at`` — by default at the
+    message's own Timestamp, so that AWS-signed fixtures from years ago (and certificates long
+    expired) are judged as they were when SNS sent them."""
+    fields = message if isinstance(message, Mapping) else {}
+    topic = fields.get("TopicArn")
+    when = at or timestamp(fields.get("Timestamp")) or NOW
+    verifier = SnsVerifier(certs, [topic] if isinstance(topic, str) else [], clock=lambda: when)
+    return await verifier.verify(message)
 
 
 async def never_fetch(url: str) -> bytes:
@@ -172,7 +192,7 @@ def notification(*, subject: str | None = SUBJECT, omit_subject: bool = False) -
         "MessageId": "5b1bd8b8-8e3e-5c5a-9d2c-1f8e4c1a0f11",
         "TopicArn": TOPIC,
         "Message": '{"AlarmName":"prod-api-5xx",\n "NewStateValue":"ALARM"}',
-        "Timestamp": "2024-05-01T12:00:00.000Z",
+        "Timestamp": STAMP,
         "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe&x=1",
     }
     if not omit_subject:
@@ -191,7 +211,7 @@ def confirmation(kind: str = "SubscriptionConfirmation") -> dict[str, Any]:
             "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"
             f"&TopicArn={TOPIC}&Token=2336412f"
         ),
-        "Timestamp": "2024-05-01T12:00:00.000Z",
+        "Timestamp": STAMP,
     }
 
 
@@ -238,7 +258,7 @@ TAMPERED = [
     ("notification-with-subject", "Subject", 'OK: "prod-api-5xx" in EU (Ireland)'),
     ("notification-with-subject", "Subject", None),
     ("notification-without-subject", "Subject", "added later"),
-    ("notification-with-subject", "Timestamp", "2024-05-01T12:00:00.001Z"),
+    ("notification-with-subject", "Timestamp", sns_time(NOW + timedelta(milliseconds=1))),
     ("notification-with-subject", "TopicArn", "arn:aws:sns:eu-west-1:111122223333:other"),
     ("subscription-confirmation", "Type", "UnsubscribeConfirmation"),
     ("unsubscribe-confirmation", "Type", "SubscriptionConfirmation"),
@@ -290,6 +310,9 @@ REJECTED_CERT_URLS = {
     "pem in query": "https://sns.eu-west-1.amazonaws.com/cert?file=x.pem",
     "query after pem": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-x.pem?a=1",
     "empty": "",
+    "arabic-indic digit": "https://sns.us-east-\u0661.amazonaws.com/SimpleNotificationService-x.pem",
+    "fullwidth digit": "https://sns.us-east-\uff11.amazonaws.com/SimpleNotificationService-x.pem",
+    "non-ascii file": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-\u0661.pem",
 }
 
 
@@ -439,15 +462,61 @@ async def test_a_different_key_does_not_verify(signer: Signer, tmp_path: Path) -
         await verify(signer.sign(notification()), CertificateStore(tmp_path, never_fetch))
 
 
-async def test_expired_cert_is_logged_not_refused(
-    signer: Signer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("not_after", "reason"),
+    [(NOW - timedelta(days=1), "expired"), (NOW + timedelta(days=400), "valid only from")],
+    ids=["expired", "not-yet-valid"],
+)
+async def test_a_certificate_outside_its_validity_is_refused(
+    signer: Signer, tmp_path: Path, not_after: datetime, reason: str
 ) -> None:
-    (tmp_path / last_segment(CERT_URL)).write_bytes(signer.pem)
-    later = datetime.now(UTC) + timedelta(days=400)
-    store = CertificateStore(tmp_path, never_fetch, clock=lambda: later)
-    with caplog.at_level(logging.WARNING, logger="bot.alarms.sns"):
-        await verify(signer.sign(notification()), store)
-    assert "outside its validity period" in caplog.text
+    (tmp_path / last_segment(CERT_URL)).write_bytes(
+        make_certificate(signer.key, not_after=not_after)
+    )
+    with pytest.raises(CertificateNotValid, match=reason):
+        await verify(signer.sign(notification()), CertificateStore(tmp_path, never_fetch))
+
+
+async def test_an_old_aws_signed_message_is_stale_today(tmp_path: Path) -> None:
+    message = load_case(case_named("aws-sdk-ruby-notification-sigv1"), tmp_path)
+    with pytest.raises(MessageStale, match=r"older than sns\.max_age"):
+        await verify(message, CertificateStore(tmp_path, never_fetch), at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("sent", "refused"),
+    [
+        (NOW - timedelta(hours=1, minutes=4), False),  # max_age plus the skew allowance
+        (NOW - timedelta(hours=1, minutes=6), True),
+        (NOW + timedelta(minutes=4), False),
+        (NOW + timedelta(minutes=6), True),  # from the future
+    ],
+)
+async def test_the_message_age_is_judged_on_the_injected_clock(
+    sent: datetime, refused: bool, signer: Signer, store: CertificateStore
+) -> None:
+    message = signer.sign({**notification(), "Timestamp": sns_time(sent)})
+    if refused:
+        with pytest.raises(MessageStale):
+            await verify(message, store, at=NOW)
+    else:
+        await verify(message, store, at=NOW)
+
+
+async def test_an_unlisted_topic_is_refused_before_the_certificate_is_fetched(
+    signer: Signer, tmp_path: Path
+) -> None:
+    verifier = SnsVerifier(CertificateStore(tmp_path, never_fetch), ["arn:aws:sns:x:1:other"])
+    with pytest.raises(TopicNotAllowed):
+        await verifier.verify(signer.sign(notification()))
+
+
+async def test_a_stale_message_is_refused_before_the_certificate_is_fetched(
+    signer: Signer, tmp_path: Path
+) -> None:
+    message = signer.sign({**notification(), "Timestamp": "2020-01-01T00:00:00.000Z"})
+    with pytest.raises(MessageStale):
+        await verify(message, CertificateStore(tmp_path, never_fetch), at=NOW)
 
 
 async def test_valid_cert_logs_nothing(
@@ -484,8 +553,11 @@ async def test_default_fetch_refuses_errors_redirects_and_huge_bodies(
     aiohttp_server: Any, signer: Signer
 ) -> None:
     server = await aiohttp_server(pem_app(signer.pem))
-    with pytest.raises(CertificateUnavailable, match="HTTP 404"):
+    with pytest.raises(SignatureInvalid, match="HTTP 404") as missing:
         await fetch_https(str(server.make_url("/missing.pem")))
+    assert not isinstance(missing.value, CertificateUnavailable), "no such certificate: 403"
+    with pytest.raises(CertificateUnavailable, match="HTTP 503"):
+        await fetch_https(str(server.make_url("/busy.pem")))
     with pytest.raises(CertificateUnavailable, match="HTTP 302"):
         await fetch_https(str(server.make_url("/redirect.pem")))
     with pytest.raises(SignatureInvalid, match="too large"):
@@ -502,7 +574,11 @@ def pem_app(pem: bytes) -> web.Application:
     async def huge(request: web.Request) -> web.Response:
         return web.Response(body=b"A" * (200 * 1024))
 
+    async def busy(request: web.Request) -> web.Response:
+        return web.Response(status=503)
+
     app = web.Application()
+    app.router.add_get("/busy.pem", busy)
     app.router.add_get("/cert.pem", cert)
     app.router.add_get("/redirect.pem", redirect)
     app.router.add_get("/huge.pem", huge)

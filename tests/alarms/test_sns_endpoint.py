@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from bot.alarms.ingest import AlarmInbox
-from bot.alarms.sns import CertificateStore
+from bot.alarms.sns import CertificateStore, SnsVerifier
 from bot.alarms.sns_endpoint import MAX_SNS_BODY, SnsEndpoint
 from bot.metrics import Metrics
 from bot.runs import TaskTracker
@@ -242,13 +242,12 @@ async def test_an_unreachable_certificate_answers_503_so_sns_retries(
     tasks = TaskTracker()
     inbox = AlarmInbox(store, never_process, tasks, Metrics(), "test:1")
     endpoint = SnsEndpoint(
-        topic_arns=(TOPIC,),
-        certs=CertificateStore(tmp_path / "empty", unreachable),
+        verifier=SnsVerifier(CertificateStore(tmp_path / "empty", unreachable), (TOPIC,)),
         inbox=inbox,
         metrics=Metrics(),
     )
     app = web.Application()
-    app.router.add_post("/sns", endpoint)
+    app.router.add_post("/sns", endpoint.__call__)
     client = await aiohttp_client(app)
     response = await client.post("/sns", data=signer().body(notification(message_id="later-1")))
     assert response.status == 503

@@ -1,10 +1,15 @@
-"""The SQS poller against moto's SQS: recorded, then deleted; bad bodies left for redrive."""
+"""The SQS poller against moto's SQS: recorded, then deleted; refused bodies left for redrive.
+
+moto 5 puts a placeholder signature on the envelopes its SNS writes to SQS, so the envelopes
+here are signed by us (``tests.alarms.signing``) and sent to the queue directly.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +17,21 @@ import boto3
 import pytest
 
 from bot.alarms.ingest import AlarmInbox
-from bot.alarms.sns import CertificateStore
+from bot.alarms.sns import CertificateStore, SnsVerifier
 from bot.alarms.sqs import SqsPoller, queue_region, sns_envelope
 from bot.aws import AwsClients
 from bot.config import AwsSettings
 from bot.metrics import Metrics
 from bot.runs import TaskTracker
 from bot.store.sqlite import SqliteStore
-from tests.alarms.signing import alarm_message, confirmation, notification, signer
+from tests.alarms.signing import (
+    OTHER_TOPIC,
+    TOPIC,
+    alarm_message,
+    confirmation,
+    notification,
+    signer,
+)
 from tests.alarms.sns_harness import start_harness
 
 
@@ -34,7 +46,14 @@ class Recorder:
 class Queue:
     """A moto queue, the poller reading it, and the inbox behind it."""
 
-    def __init__(self, session: boto3.Session, tmp_path: Path) -> None:
+    def __init__(
+        self,
+        session: boto3.Session,
+        tmp_path: Path,
+        *,
+        raw_delivery: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.sqs = session.client("sqs", region_name="us-east-1")
         self.url = self.sqs.create_queue(QueueName="alarms", Attributes={"VisibilityTimeout": "0"})[
             "QueueUrl"
@@ -46,12 +65,16 @@ class Queue:
         self.inbox = AlarmInbox(self.store, self.process, self.tasks, self.metrics, "test:1")
         self.aws = AwsClients(AwsSettings(), session_factory=lambda: session)
         signer().place(tmp_path / "certs")
+        self.verifier = SnsVerifier(
+            CertificateStore(tmp_path / "certs", never_fetch), [TOPIC], clock=clock
+        )
         self.poller = SqsPoller(
             self.aws,
             self.url,
             self.inbox,
-            CertificateStore(tmp_path / "certs", never_fetch),
+            self.verifier,
             self.metrics,
+            raw_delivery=raw_delivery,
             wait_seconds=0,
         )
 
@@ -95,21 +118,96 @@ def sns_body(**kwargs: Any) -> str:
     return signer().body(notification(**kwargs))
 
 
-async def test_signed_envelopes_and_raw_bodies_are_recorded_then_deleted(queue: Queue) -> None:
+async def test_signed_envelopes_are_recorded_then_deleted(queue: Queue) -> None:
     envelope = notification(message_id="sns-id-1")
     queue.send(signer().body(envelope))
-    raw_id = queue.send(alarm_message("prod-db-cpu"))
+    assert await queue.poller.poll_once() == 1
+    await queue.settle()
+    # The SNS envelope dedupes by its SNS MessageId, not the SQS one.
+    assert queue.process.seen == ["sns-id-1"]
+    item = await queue.store.inbox_get("sns-id-1")
+    assert item is not None and item.source == "sqs" and item.status == "done"
+    assert json.loads(item.body)["Message"] == envelope["Message"]
+    assert queue.bodies_left() == []
+    assert queue.received("recorded") == 1
+
+
+async def test_raw_bodies_are_left_in_the_queue_by_default(
+    queue: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue.send(alarm_message("prod-db-cpu"))
+    queue.send(
+        json.dumps({"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch"})
+    )
     assert await queue.poller.poll_once() == 2
     await queue.settle()
-    # The SNS envelope dedupes by its SNS MessageId, the raw body by the SQS MessageId.
-    assert sorted(queue.process.seen) == sorted(["sns-id-1", raw_id])
-    sns_item = await queue.store.inbox_get("sns-id-1")
-    raw_item = await queue.store.inbox_get(raw_id)
-    assert sns_item is not None and sns_item.source == "sqs" and sns_item.status == "done"
-    assert json.loads(sns_item.body)["Message"] == envelope["Message"]
-    assert raw_item is not None and json.loads(raw_item.body)["AlarmName"] == "prod-db-cpu"
-    assert queue.bodies_left() == []
-    assert queue.received("recorded") == 2
+    assert queue.process.seen == []
+    assert len(queue.bodies_left()) == 2
+    assert queue.received("raw_refused") == 2
+    assert "raw_delivery is off" in caplog.text
+
+
+async def test_raw_bodies_are_recorded_with_raw_delivery_on(
+    session: boto3.Session, tmp_path: Path
+) -> None:
+    q = Queue(session, tmp_path, raw_delivery=True)
+    await q.store.start()
+    raw_id = q.send(alarm_message("prod-db-cpu"))
+    assert await q.poller.poll_once() == 1
+    await q.settle()
+    # A raw body dedupes by the SQS MessageId: there is no other.
+    assert q.process.seen == [raw_id]
+    item = await q.store.inbox_get(raw_id)
+    assert item is not None and json.loads(item.body)["AlarmName"] == "prod-db-cpu"
+    assert q.bodies_left() == []
+    # Raw delivery on does not make an SNS-shaped body exempt from its checks.
+    q.send(json.dumps(notification(message_id="unsigned-raw-1")))
+    await q.poller.poll_once()
+    assert await q.store.inbox_get("unsigned-raw-1") is None
+    assert q.received("bad_signature") == 1
+    await q.store.close()
+    q.aws.close()
+
+
+async def test_an_unsigned_sns_envelope_is_left_in_the_queue(queue: Queue) -> None:
+    queue.send(json.dumps(notification(message_id="unsigned-1")))
+    assert await queue.poller.poll_once() == 1
+    await queue.settle()
+    assert queue.process.seen == []
+    assert await queue.store.inbox_get("unsigned-1") is None
+    assert [json.loads(b)["MessageId"] for b in queue.bodies_left()] == ["unsigned-1"]
+    assert queue.received("bad_signature") == 1
+
+
+async def test_a_signed_envelope_from_a_topic_not_listed_is_left(queue: Queue) -> None:
+    queue.send(signer().body(notification(message_id="other-topic-1", topic=OTHER_TOPIC)))
+    assert await queue.poller.poll_once() == 1
+    await queue.settle()
+    assert queue.process.seen == []
+    assert await queue.store.inbox_get("other-topic-1") is None
+    assert len(queue.bodies_left()) == 1
+    assert queue.received("unknown_topic") == 1
+
+
+async def test_a_replayed_envelope_is_left_but_a_queue_that_waited_is_read(
+    session: boto3.Session, tmp_path: Path
+) -> None:
+    """Age counts until the message entered the queue (SentTimestamp), not until it is read:
+    an old signed message sent to the queue today is a replay; a fresh one read three hours
+    late (the bot was down) is not."""
+    later = datetime.now(UTC) + timedelta(hours=3)
+    q = Queue(session, tmp_path, clock=lambda: later)
+    await q.store.start()
+    old = datetime.now(UTC) - timedelta(hours=2)
+    q.send(signer().body(notification(message_id="replayed-1", sent_at=old)))
+    q.send(signer().body(notification(message_id="waited-1")))
+    assert await q.poller.poll_once() == 2
+    await q.settle()
+    assert q.process.seen == ["waited-1"]
+    assert [json.loads(b)["MessageId"] for b in q.bodies_left()] == ["replayed-1"]
+    assert q.received("stale") == 1
+    await q.store.close()
+    q.aws.close()
 
 
 async def test_a_tampered_envelope_is_left_in_the_queue(queue: Queue) -> None:
@@ -160,7 +258,12 @@ async def test_the_running_poller_takes_messages_and_stops_cleanly(
 ) -> None:
     q = Queue(session, tmp_path)
     q.poller = SqsPoller(
-        q.aws, q.url, q.inbox, CertificateStore(tmp_path / "certs"), q.metrics, wait_seconds=1
+        q.aws,
+        q.url,
+        q.inbox,
+        SnsVerifier(CertificateStore(tmp_path / "certs"), [TOPIC]),
+        q.metrics,
+        wait_seconds=1,
     )
     await q.store.start()
     q.poller.start()
