@@ -188,37 +188,51 @@ class Settings(FileSettings):
         return self.resolve(self.store.url.removeprefix("sqlite:///"))
 
 
+CONFIG_TOML_ENV = "TRIAGEBOT_CONFIG_TOML"
+"""The environment variable holding the config's TOML text itself (a container's config)."""
+
+
 def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
-    """``--config``, else ``$TRIAGEBOT_CONFIG``, else ``./config.toml`` if it exists, else None."""
+    """``--config``, else ``$TRIAGEBOT_CONFIG``, else None when ``$TRIAGEBOT_CONFIG_TOML`` holds
+    the text (``load_settings`` reads it), else ``./config.toml`` if it exists, else None."""
     if explicit:
         return Path(explicit)
     if env.get("TRIAGEBOT_CONFIG"):
         return Path(env["TRIAGEBOT_CONFIG"])
+    if env.get(CONFIG_TOML_ENV):
+        return None
     default = Path("config.toml")
     return default if default.exists() else None
 
 
 def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read the TOML file (if any) and the environment into Settings, or raise ConfigError."""
+    """Read the TOML file (if any; without one, the TOML text in ``$TRIAGEBOT_CONFIG_TOML`` if
+    set, its relative paths resolved against the working directory) and the environment into
+    Settings, or raise ConfigError."""
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
     text = ""
+    source: Path | None = path
     if path is not None:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
+    elif env.get(CONFIG_TOML_ENV):
+        text = env[CONFIG_TOML_ENV]
+        source = Path(f"${CONFIG_TOML_ENV}")  # names the variable in error messages
+    if source is not None:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
+            raise ConfigError(f"{source}: {exc}") from exc
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if region and isinstance(data.get("aws", {}), dict) and "region" not in data.get("aws", {}):
         data = {**data, "aws": {**data.get("aws", {}), "region": region}}
     try:
         FileSettings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, path, text)) from exc
+        raise ConfigError(_format_errors(exc, source, text)) from exc
     secrets = Secrets(
         slack_bot_token=_secret(env, "SLACK_BOT_TOKEN"),
         slack_signing_secret=_secret(env, "SLACK_SIGNING_SECRET"),
@@ -231,7 +245,7 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
             "slack_api_url": env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
             "aws_endpoint_url": env.get("AWS_ENDPOINT_URL") or None,
             "log_level": env.get("TRIAGEBOT_LOG_LEVEL", "").upper(),
-            "source": str(path) if path else "",
+            "source": str(source) if source else "",
             "base_dir": str(path.resolve().parent) if path else ".",
         }
     )

@@ -20,6 +20,7 @@ DIGEST_ACTIONS = (
 ALARM_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData")
 SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
 # The DynamoDB store (`[store] url = "dynamodb://table"`): its table is created on first start.
+# TransactWriteItems is no IAM action: each item in it is authorised as its Put/Update/Delete.
 STATE_TABLE_ACTIONS = (
     "dynamodb:CreateTable",
     "dynamodb:DescribeTable",
@@ -28,7 +29,6 @@ STATE_TABLE_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:Query",
-    "dynamodb:TransactWriteItems",
 )
 
 

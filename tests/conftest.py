@@ -18,7 +18,13 @@ for _name, _value in {
     "AWS_REGION": "us-east-1",
 }.items():
     os.environ[_name] = _value
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "TRIAGEBOT_CONFIG", "SLACK_API_URL"):
+for _name in (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "TRIAGEBOT_CONFIG",
+    "TRIAGEBOT_CONFIG_TOML",
+    "SLACK_API_URL",
+):
     os.environ.pop(_name, None)
 
 

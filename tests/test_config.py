@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
+from bot.config import config_path, load_settings
 from bot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,3 +103,33 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     settings = load_settings(path, env={})
     assert settings.sqlite_path() == path.parent / "state" / "bot.db"
     assert settings.playbook_dirs()[-1] == path.parent / "mine"
+
+
+def test_config_text_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``$TRIAGEBOT_CONFIG_TOML`` holds the TOML itself (a container's config): used when neither
+    ``--config`` nor ``$TRIAGEBOT_CONFIG`` is given, paths relative to the working directory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.toml").write_text('[slack]\ndefault_channel = "CFILE"\n')
+    text = '[slack]\ndefault_channel = "CENV"\n[store]\nurl = "sqlite:///state/bot.db"\n'
+    env = {"TRIAGEBOT_CONFIG_TOML": text}
+
+    assert config_path(None, env) is None  # the text wins over ./config.toml
+    settings = load_settings(config_path(None, env), env=env)
+    assert settings.slack.default_channel == "CENV"
+    assert settings.source == "$TRIAGEBOT_CONFIG_TOML"
+    assert settings.sqlite_path() == Path(".") / "state" / "bot.db"
+
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text('[slack]\ndefault_channel = "CPATH"\n')
+    for explicit, env_path in ((str(elsewhere), ""), (None, str(elsewhere))):
+        both = {**env, "TRIAGEBOT_CONFIG": env_path}
+        chosen = load_settings(config_path(explicit, both), env=both)
+        assert chosen.slack.default_channel == "CPATH"
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, env={"TRIAGEBOT_CONFIG_TOML": '[slack]\ndefault_chanel = "C1"\n'})
+    assert caught.value.user_message.startswith(
+        "$TRIAGEBOT_CONFIG_TOML:2:1: unknown key `slack.default_chanel`"
+    )
+    with pytest.raises(ConfigError, match=r"^\$TRIAGEBOT_CONFIG_TOML: "):
+        load_settings(None, env={"TRIAGEBOT_CONFIG_TOML": "[slack\n"})

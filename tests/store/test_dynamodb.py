@@ -233,7 +233,6 @@ def test_the_iam_policy_grants_the_state_table_only_for_a_dynamodb_store() -> No
             "UpdateItem",
             "DeleteItem",
             "Query",
-            "TransactWriteItems",
         )
     }
     assert not any(a.startswith("dynamodb:") for a in statements["TriagebotReadOnly"]["Action"])
