@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.render.arns import shorten_arns
 from bot.render.limits import (
     MAX_BLOCKS,
     MAX_BUTTON_TEXT,
@@ -29,7 +30,7 @@ from bot.render.text import (
     status_counts,
     table_lines,
 )
-from bot.results import RunResult, Severity, Status, StepResult
+from bot.results import RunResult, Severity, Status, StepResult, Table
 
 RERUN_ACTION = "triage_rerun"
 DETAILS_ACTION = "triage_details"
@@ -150,7 +151,7 @@ def _section(step: StepResult) -> _Section:
     if step.status.finished and step.status is not Status.SKIPPED:
         head += f" · {format_seconds(step.duration_s)}"
     rest, cut = _details(step)
-    summary = escape(step.summary.strip())
+    summary = escape(shorten_arns(step.summary.strip()))
     budget = max(MAX_SECTION_TEXT - len(head) - len(rest) - 2, 300)
     short = truncate(summary, budget, MORE_HINT)
     cut = cut or short != summary
@@ -165,20 +166,22 @@ def _details(step: StepResult) -> tuple[str, bool]:
     cut = False
     findings = sorted(step.findings, key=lambda f: _SEVERITY_ORDER.index(f.severity))
     for finding in findings[:TOP_FINDINGS]:
-        text = clip(finding.text, FINDING_CHARS)
-        cut = cut or text != " ".join(finding.text.split())
+        full = shorten_arns(" ".join(finding.text.split()))
+        text = clip(full, FINDING_CHARS)
+        cut = cut or text != full
         lines.append(f"{SEVERITY_EMOJI[finding.severity]} {escape(text)}")
     if len(findings) > TOP_FINDINGS:
         cut = True
         lines.append(f"… {len(findings) - TOP_FINDINGS} more findings")
     if step.tables:
-        table = step.tables[0]
-        if table.title:
-            lines.append(f"*{escape(clip(table.title, 150))}*")
-        rows, table_cut = table_lines(table, cell_width=TABLE_CELL, max_rows=TABLE_ROWS)
-        body = truncate(escape("\n".join(rows)), TABLE_CHARS)
-        cut = cut or table_cut or body != escape("\n".join(rows))
-        lines.append(f"```{body}```")
+        table = _short_cells(step.tables[0])
+        if not _repeats_findings(table, step):
+            if table.title:
+                lines.append(f"*{escape(clip(table.title, 150))}*")
+            rows, table_cut = table_lines(table, cell_width=TABLE_CELL, max_rows=TABLE_ROWS)
+            body = truncate(escape("\n".join(rows)), TABLE_CHARS)
+            cut = cut or table_cut or body != escape("\n".join(rows))
+            lines.append(f"```{body}```")
         if len(step.tables) > 1:
             cut = True
             more = len(step.tables) - 1
@@ -191,6 +194,19 @@ def _details(step: StepResult) -> tuple[str, bool]:
     if step.retries > 0:
         lines.append(f"_{attempts_phrase(step)}_")
     return "\n".join(lines), cut
+
+
+def _repeats_findings(table: Table, step: StepResult) -> bool:
+    """Whether the findings already say what the table holds. Steps write one finding per
+    notable row, so a table with no more rows than findings would show each of them twice;
+    the message then keeps the findings, and the table stays in the full text output."""
+    return bool(step.findings) and len(table.rows) <= len(step.findings)
+
+
+def _short_cells(table: Table) -> Table:
+    """The table with every ARN in its cells shortened (``bot.render.arns``)."""
+    rows = tuple(tuple(shorten_arns(str(cell)) for cell in row) for row in table.rows)
+    return Table(columns=table.columns, rows=rows, title=table.title)
 
 
 def _about(run: RunResult, requested_by: str) -> list[str]:
