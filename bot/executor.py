@@ -20,6 +20,7 @@ from bot.alarms.model import Alarm
 from bot.aws import AwsClients, CallStats
 from bot.durations import format_duration
 from bot.errors import StepError
+from bot.playbooks.conditions import skip_reason
 from bot.playbooks.schema import Playbook, StepSpec
 from bot.playbooks.templating import (
     TemplateFailure,
@@ -249,9 +250,7 @@ class _Run:
         variables = self.template_context()
         try:
             if spec.when is not None and not evaluate_condition(spec.when, variables):
-                return _plain(
-                    spec, Status.SKIPPED, f"skipped: when `{spec.when.strip()}` was false"
-                )
+                return _plain(spec, Status.SKIPPED, skip_reason(spec.when, variables))
             target = self.aws.target(
                 region=_rendered(spec.region, variables)
                 or (self.alarm.region if self.alarm else None)

@@ -154,7 +154,7 @@ async def test_when_false_skips_the_step(executor: Executor) -> None:
     steps = by_id(run)
     assert steps["errors"].status is Status.SKIPPED
     assert steps["errors"].summary == (
-        "skipped: when `{{ steps.targets.unhealthy > 0 }}` was false"
+        "skipped: runs only when `unhealthy` from step `targets` is more than 0; it is 0"
     )
     assert steps["always"].status is Status.OK
 
