@@ -130,8 +130,14 @@ def blocks_text(blocks: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def _text(obj: Any) -> str:
     if isinstance(obj, Mapping):
-        return str(obj.get("text", ""))
+        text = str(obj.get("text", ""))
+        return unescape(text) if obj.get("type") == "mrkdwn" else text
     return "" if obj is None else str(obj)
+
+
+def unescape(text: str) -> str:
+    """Slack's three escaped characters as Slack shows them (``&gt;`` reads as ``>``)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _element(element: Mapping[str, Any]) -> str:
@@ -190,7 +196,7 @@ def render_transcript(
 def _render_message(
     out: list[str], message: SlackMessage, files: Mapping[str, SlackFile], indent: str
 ) -> None:
-    body = blocks_text(message.blocks) if message.blocks else message.text.splitlines()
+    body = blocks_text(message.blocks) if message.blocks else unescape(message.text).splitlines()
     for file_id in message.file_ids:
         found = files.get(file_id)
         size = len(found.content or b"") if found else 0
@@ -203,7 +209,9 @@ def _render_message(
 
 
 def _render_ephemeral(out: list[str], message: Ephemeral, indent: str) -> None:
-    body = list(blocks_text(message.blocks)) if message.blocks else message.text.splitlines()
+    body = (
+        list(blocks_text(message.blocks)) if message.blocks else unescape(message.text).splitlines()
+    )
     _emit(out, f"[{message.message_ts}] (only {message.user} sees this)", body, indent)
 
 
