@@ -19,8 +19,7 @@ log = logging.getLogger(__name__)
 
 async def serve(args: argparse.Namespace, settings: Settings) -> int:
     configure_json_logging(settings.log_level or "INFO")
-    app_token = settings.secrets.slack_app_token
-    app = build_app(settings, socket_mode=app_token is not None)
+    app = build_app(settings, socket_mode=settings.secrets.slack_app_token is not None)
     runner = web.AppRunner(app.web, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
@@ -29,20 +28,17 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     # walking it on every full collection (those pauses showed up as slow Slack acks).
     gc.freeze()
     log.info("listening on %s:%d", settings.server.host, settings.server.port)
-    socket_handler = None
-    if app_token is not None:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        socket_handler = AsyncSocketModeHandler(app.bolt, app_token.get_secret_value())
-        await socket_handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("connected to Slack in Socket Mode")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Socket Mode connects in the background: until it is up /healthz says 503, and a SIGTERM
+    # still stops the process cleanly while slack_sdk keeps retrying.
+    connecting = asyncio.create_task(app.socket.connect()) if app.socket is not None else None
     await stop.wait()
     log.info("stopping: finishing runs in flight")
-    if socket_handler is not None:
-        await socket_handler.close_async()  # type: ignore[no-untyped-call]
+    if app.socket is not None and connecting is not None:
+        await app.socket.close()
+        connecting.cancel()
     await runner.cleanup()
     return 0

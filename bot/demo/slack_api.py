@@ -3,7 +3,9 @@
 Tests and ``triagebot demo`` point slack_sdk at it
 (``AsyncWebClient(token="xoxb-…", base_url=fake.base_url)``); it answers the methods the bot
 uses the way Slack does, keeps the channels' messages and threads, records every call, and can
-be told to fail (rate limits, 5xx, Slack errors, or down altogether)::
+be told to fail (rate limits, 5xx, Slack errors, or down altogether). It also speaks Socket
+Mode: ``apps.connections.open`` (with an ``xapp-`` token) answers a ``ws://127.0.0.1:…`` URL
+served by ``fake.socket`` (see ``bot.demo.slack_socket``)::
 
     fake = FakeSlackApi()
     await fake.start()
@@ -27,6 +29,7 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 
 from bot.demo.slack_model import Ephemeral, MessageVersion, SlackCall, SlackFile, SlackMessage
+from bot.demo.slack_socket import SocketAck, SocketConnection, SocketModeServer
 from bot.demo.slack_workspace import FakeWorkspace, SlackRefusal
 
 __all__ = [
@@ -38,6 +41,9 @@ __all__ = [
     "SlackFile",
     "SlackMessage",
     "SlackRefusal",
+    "SocketAck",
+    "SocketConnection",
+    "SocketModeServer",
 ]
 
 # Arguments slack_sdk may send as JSON text inside a form field or query string.
@@ -55,6 +61,7 @@ class FakeSlackApi:
     """The Slack Web API stand-in. Start it, point a client at ``base_url``, read what happened.
 
     ``token`` (optional) is the one bot token accepted; otherwise any ``xoxb-`` token is.
+    ``app_token`` likewise for the app-level token ``apps.connections.open`` wants (``xapp-``).
     The other arguments describe the workspace (see ``FakeWorkspace``): ``users`` and
     ``channels`` make lookups strict, ``usergroups`` maps a group id to its members.
     """
@@ -63,6 +70,7 @@ class FakeSlackApi:
         self,
         *,
         token: str | None = None,
+        app_token: str | None = None,
         users: Mapping[str, Mapping[str, Any]] | None = None,
         channels: Mapping[str, str] | None = None,
         usergroups: Mapping[str, Sequence[str]] | None = None,
@@ -70,6 +78,8 @@ class FakeSlackApi:
         first_ts: int = 1_700_000_000,
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        self.socket = SocketModeServer()
         self.workspace = FakeWorkspace(
             users=users,
             channels=channels,
@@ -91,17 +101,21 @@ class FakeSlackApi:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
+        self.socket.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.workspace.upload_root = f"http://{host}:{port}"
+        self.socket.root = f"ws://{host}:{port}"
         self.base_url = f"http://{host}:{port}/api/"
         return self.base_url
 
     async def stop(self) -> None:
         if self._runner is not None:
+            self.socket.refuse(True)
+            await self.socket.close_all()
             await self._runner.cleanup()
             self._runner = None
 
@@ -222,20 +236,32 @@ class FakeSlackApi:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if self._down:
             return 503, {"ok": False, "error": "service_unavailable"}, {}
+        if method == "apps.connections.open":
+            return self._open_connection(token)
         if not token.startswith("xoxb-"):
             return 200, {"ok": False, "error": "not_authed"}, {}
         if self.token is not None and token != self.token:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         fault = self._take_fault(method)
         if fault is not None:
-            headers = (
-                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            )
-            return fault.status, {"ok": False, "error": fault.error}, headers
+            return _fault_answer(fault)
         try:
             return 200, {"ok": True, **self.workspace.call(method, args)}, {}
         except SlackRefusal as refusal:
             return 200, {"ok": False, "error": refusal.code}, {}
+
+    def _open_connection(self, token: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """``apps.connections.open``: only an app-level token gets a WebSocket URL."""
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if not token.startswith("xapp-"):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
+        if self.app_token is not None and token != self.app_token:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        fault = self._take_fault("apps.connections.open")
+        if fault is not None:
+            return _fault_answer(fault)
+        return 200, {"ok": True, "url": self.socket.issue_url()}, {}
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         """The pre-signed upload URL: no token, the raw file bytes as the body."""
@@ -288,6 +314,11 @@ async def _read_args(request: web.Request) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 args[key] = json.loads(args[key])
     return args
+
+
+def _fault_answer(fault: _Fault) -> tuple[int, dict[str, Any], dict[str, str]]:
+    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+    return fault.status, {"ok": False, "error": fault.error}, headers
 
 
 def _by_method(method: str) -> Callable[[SlackCall], bool]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.actions import DETAILS_ACTION, RERUN_ACTION, RunButtons
@@ -15,6 +17,20 @@ from bot.slack.deps import SlackDeps
 from bot.slack.modal import CALLBACK_ID, PLAYBOOK_ACTION
 
 INCIDENT_ACTIONS = re.compile(r"^incident_")
+
+
+class _TokenSkippedFilter(logging.Filter):
+    """Bolt reads ``SLACK_BOT_TOKEN`` from the environment by itself and, given a client as well,
+    warns that the token is unused — which is the intent: the token comes from ``authorize``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def _quiet_token_warning() -> None:
+    bolt_logger = logging.getLogger(f"slack_bolt.{AsyncApp.__name__}")  # Bolt's own logger
+    if not any(isinstance(f, _TokenSkippedFilter) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_TokenSkippedFilter())
 
 
 def build_bolt_app(
@@ -30,9 +46,10 @@ def build_bolt_app(
             enterprise_id=None, team_id=None, bot_token=token.get_secret_value() if token else None
         )
 
+    _quiet_token_warning()
     app = AsyncApp(
         # Listeners use deps.client; Bolt's own client only needs the API URL (the token comes
-        # from ``authorize``), which also keeps Bolt from warning that a token is ignored.
+        # from ``authorize``; Socket Mode's apps.connections.open passes the app token itself).
         client=AsyncWebClient(base_url=deps.client.base_url),
         signing_secret=signing_secret,
         process_before_response=True,
