@@ -34,7 +34,7 @@ from bot.slack.access import AccessPolicy
 from bot.slack.bolt_app import build_bolt_app
 from bot.slack.client import ChannelPacer, make_web_client
 from bot.slack.deps import SlackDeps
-from bot.slack.gate import SlackRequestGate
+from bot.slack.socket_mode import SocketLink
 from bot.steps import default_registry
 from bot.store import Store, open_store
 
@@ -60,6 +60,7 @@ class TriageApp:
     incidents: Incidents | None = None
     inbox: AlarmInbox | None = None  # alarms from POST /sns and SQS, recorded before handled
     sqs: SqsPoller | None = None  # when [sqs] queue_url is set
+    socket: SocketLink | None = None  # Slack Socket Mode, when SLACK_APP_TOKEN is set
 
     async def start(self) -> None:
         await self.store.start()
@@ -89,9 +90,12 @@ class TriageApp:
     async def health(self) -> dict[str, Any]:
         store_ok = await self.store.healthy()
         scheduler_ok = self.digest is None or self.digest.running
+        socket = await self.socket.state() if self.socket is not None else "off"
+        ok = store_ok and scheduler_ok and self.tasks.accepting and socket != "disconnected"
         return {
-            "status": "ok" if store_ok and scheduler_ok and self.tasks.accepting else "degraded",
+            "status": "ok" if ok else "degraded",
             "store": "ok" if store_ok else "unavailable",
+            "socket": socket,
             "scheduler": "running" if self.digest is not None and self.digest.running else "off",
             "accepting": self.tasks.accepting,
             "runs_in_flight": self.tasks.in_flight,
@@ -215,12 +219,15 @@ def build_app(
         inbox=inbox,
         sqs=sqs,
     )
+    app_token = settings.secrets.slack_app_token
+    if socket_mode and app_token is not None:
+        app.socket = SocketLink(
+            bolt,
+            app_token.get_secret_value(),
+            ping_interval=settings.slack.socket_ping_interval.total_seconds(),
+        )
     app.web = build_web_app(
-        bolt=None if socket_mode else bolt,
-        gate=SlackRequestGate(secret.get_secret_value()) if secret else None,
-        metrics=metrics,
-        health=app.health,
-        sns_handler=sns,
+        bolt=None if socket_mode else bolt, metrics=metrics, health=app.health, sns_handler=sns
     )
 
     async def on_startup(_: web.Application) -> None:

@@ -39,6 +39,7 @@ class _Section(BaseModel):
 
 class SlackSettings(_Section):
     default_channel: str = ""
+    socket_ping_interval: Duration = timedelta(seconds=10)  # Socket Mode: ping, notice a dead link
 
 
 class ServerSettings(_Section):
