@@ -37,9 +37,9 @@ from bot.slack.deps import SlackDeps
 from bot.slack.socket_mode import SocketLink
 from bot.steps import default_registry
 from bot.store import Store, open_store
+from bot.timings import DEFAULTS, Timings
 
 log = logging.getLogger(__name__)
-DRAIN_SECONDS = 25.0
 
 
 @dataclass
@@ -61,6 +61,7 @@ class TriageApp:
     inbox: AlarmInbox | None = None  # alarms from POST /sns and SQS, recorded before handled
     sqs: SqsPoller | None = None  # when [sqs] queue_url is set
     socket: SocketLink | None = None  # Slack Socket Mode, when SLACK_APP_TOKEN is set
+    timings: Timings = DEFAULTS  # leases, retries, the drain on stop
 
     async def start(self) -> None:
         await self.store.start()
@@ -79,7 +80,7 @@ class TriageApp:
             await self.sqs.stop()
         if self.inbox is not None:
             await self.inbox.stop()
-        remaining = await self.tasks.drain(DRAIN_SECONDS)
+        remaining = await self.tasks.drain(self.timings.drain.total_seconds())
         if remaining:
             log.warning(
                 "stopping with %d tasks still running; alarms resume from the inbox", remaining
@@ -111,11 +112,13 @@ def build_app(
     socket_mode: bool = False,
     sns_confirm: ConfirmFetch = fetch_confirmation,
     sns_cert_fetch: Fetch | None = None,
+    timings: Timings | None = None,
 ) -> TriageApp:
     """Wire the bot. Raises ConfigError for missing secrets and LoadFailed (a ConfigError) for
     anything ``triagebot check`` rejects — before anything listens. ``sns_confirm`` and
     ``sns_cert_fetch`` stand in for the GETs to SNS (confirming a subscription, fetching a
-    signing certificate) in tests."""
+    signing certificate) in tests. ``timings`` replaces every timing (tests pass small ones);
+    without it, production's, with ``[store] lease``."""
     secret = settings.secrets.slack_signing_secret
     if settings.secrets.slack_bot_token is None or (secret is None and not socket_mode):
         raise ConfigError(
@@ -125,16 +128,28 @@ def build_app(
     registry = default_registry()
     loaded = load(settings, registry)  # LoadFailed: every problem, as `triagebot check` says
     settings, catalog = loaded.settings, loaded.catalog
+    timings = timings if timings is not None else Timings(lease=settings.store.lease)
     aws = AwsClients(
-        settings.aws, endpoint_url=settings.aws_endpoint_url, session_factory=session_factory
+        settings.aws,
+        endpoint_url=settings.aws_endpoint_url,
+        session_factory=session_factory,
+        max_attempts=timings.aws_max_attempts,
     )
     store = open_store(settings)
     metrics = Metrics()
-    client = make_web_client(settings)
+    client = make_web_client(settings, timeout=timings.slack_timeout, backoff=timings.slack_backoff)
     tasks = TaskTracker()
     executor = Executor(registry, aws, clock=clock)
     pacer = ChannelPacer()
-    runs = SlackRuns(executor, store, client, pacer, metrics, clock=clock)
+    runs = SlackRuns(
+        executor,
+        store,
+        client,
+        pacer,
+        metrics,
+        clock=clock,
+        edit_interval=timings.live_edit_interval,
+    )
     incidents = Incidents(
         settings=settings,
         catalog=catalog,
@@ -145,9 +160,17 @@ def build_app(
         metrics=metrics,
         aws=aws,
         clock=clock,
+        timings=timings,
     )
     inbox = AlarmInbox(
-        store, AlarmDispatch(incidents, clock), tasks, metrics, default_owner(), clock
+        store,
+        AlarmDispatch(incidents, clock),
+        tasks,
+        metrics,
+        default_owner(),
+        clock,
+        lease=timings.inbox_lease,
+        sweep_seconds=timings.inbox_sweep.total_seconds(),
     )
     certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
     verifier = SnsVerifier(
@@ -177,6 +200,8 @@ def build_app(
             trigger=loaded.digest,
             owner=process_owner(),
             clock=clock,
+            retry_after=timings.digest_retry_after,
+            post_deadline=timings.digest_post_deadline,
         )
         if settings.digest is not None and loaded.digest is not None
         else None
@@ -218,6 +243,7 @@ def build_app(
         incidents=incidents,
         inbox=inbox,
         sqs=sqs,
+        timings=timings,
     )
     app_token = settings.secrets.slack_app_token
     if socket_mode and app_token is not None:

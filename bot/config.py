@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from bot.config_lines import locate
 from bot.durations import Duration
 from bot.errors import ConfigError, did_you_mean
+from bot.timings import DEFAULT_LEASE
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -72,6 +73,9 @@ class SqsSettings(_Section):
     raw_delivery: bool = False  # accept bodies without an SNS envelope (trust the queue policy)
 class StoreSettings(_Section):
     url: str = "sqlite:///triagebot.db"
+    # How long the work of a replica that died stays claimed before another takes it over
+    # (an incident's root message being posted); ``Timings.lease``.
+    lease: Duration = DEFAULT_LEASE
 
     @field_validator("url")
     @classmethod
