@@ -1,6 +1,8 @@
 """One loader for ``check``, ``run`` and ``serve``: any config ``check`` accepts, ``serve`` builds;
 any config ``check`` rejects, ``serve`` (and ``run``) refuse with the same lines, before
-listening. Each config below goes through the real CLI."""
+listening. Each config below goes through the real CLI: ``check`` and ``run`` through its entry
+point in this process (``bot.__main__.main``, what the ``triagebot`` script calls), ``serve`` as
+its own process, since what matters there is that it never starts listening."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.__main__ import main
 from bot.app import build_app
 from bot.config import load_settings
 from bot.demo.moto_server import free_port
@@ -142,6 +145,14 @@ def triagebot(
     )
 
 
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``triagebot ARGS`` through the CLI's entry point, in this process."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def problem_lines(output: str, verb: str) -> list[str]:
     """The problems a command printed: one per line, without the ``triagebot VERB:`` prefix,
     the closing count and serve's JSON log lines."""
@@ -150,9 +161,11 @@ def problem_lines(output: str, verb: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", GOOD)
-def test_a_config_check_accepts_is_one_serve_builds(name: str, tmp_path: Path) -> None:
+def test_a_config_check_accepts_is_one_serve_builds(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write_case(GOOD[name], tmp_path)
-    checked = triagebot("check", "--config", str(config))
+    checked = cli(capsys, "check", "--config", str(config))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "All playbooks and the config are valid." in checked.stdout
 
@@ -167,7 +180,7 @@ def test_a_config_check_accepts_is_one_serve_builds(name: str, tmp_path: Path) -
 
 @pytest.mark.parametrize("name", BAD)
 def test_a_config_check_rejects_serve_and_run_refuse_with_the_same_lines(
-    name: str, tmp_path: Path
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     case = BAD[name]
     config = write_case(case, tmp_path)
@@ -175,7 +188,7 @@ def test_a_config_check_rejects_serve_and_run_refuse_with_the_same_lines(
         line.format(config=config, dir=tmp_path) for line in case.expected
     ]  # prefixes of lines
 
-    checked = triagebot("check", "--config", str(config))
+    checked = cli(capsys, "check", "--config", str(config))
     assert checked.returncode == 1
     reported = problem_lines(checked.stdout + checked.stderr, "check")
     for wanted in expected:
@@ -186,14 +199,16 @@ def test_a_config_check_rejects_serve_and_run_refuse_with_the_same_lines(
     assert "listening on" not in served.stderr and served.stdout == ""
     assert problem_lines(served.stderr, "serve") == reported
 
-    ran = triagebot("run", "alb-errors", "--config", str(config))
+    ran = cli(capsys, "run", "alb-errors", "--config", str(config))
     assert ran.returncode in (1, 2)
     assert problem_lines(ran.stderr, "run") == reported
 
 
-def test_check_reads_each_playbook_once_even_when_named_again(tmp_path: Path) -> None:
+def test_check_reads_each_playbook_once_even_when_named_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write_case(BAD["broken playbook folder"], tmp_path)
-    checked = triagebot("check", "--config", str(config), str(tmp_path / "team"))
+    checked = cli(capsys, "check", "--config", str(config), str(tmp_path / "team"))
     assert checked.returncode == 1
     assert "2 problems found." in checked.stdout, checked.stdout
 
