@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check bot tests bench
 	$(VENV)/bin/mypy --strict bot
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/cfn-lint deploy/cloudformation.yaml deploy/cloudformation-role.yaml
 	$(VENV)/bin/triagebot check playbooks/
 	$(VENV)/bin/pytest -q
 
