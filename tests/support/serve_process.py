@@ -8,20 +8,34 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
 
 
 class ServeProcess:
-    """One ``python -m bot serve --config CONFIG`` process, its output in ``log``."""
+    """One ``python -m bot serve --config CONFIG`` process, its output in ``log``; or
+    ``command`` instead (another install's ``triagebot serve``), run as ``user`` (a uid whose
+    group is the same number) when given."""
 
-    def __init__(self, config: Path, port: int, env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        config: Path,
+        port: int,
+        env: Mapping[str, str],
+        log: Path,
+        command: Sequence[str] | None = None,
+        user: int | None = None,
+    ) -> None:
         self.config = config
         self.port = port
         self.env = dict(env)
         self.log = log
+        self.command = list(
+            command or [sys.executable, "-m", "bot", "serve", "--config", str(config)]
+        )
+        self.user = user
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -32,10 +46,13 @@ class ServeProcess:
         """Start it (``env`` overrides for this start) and wait until it is healthy."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve", "--config", str(self.config)],
+                self.command,
                 env={**self.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                user=self.user,
+                group=self.user,
+                extra_groups=None if self.user is None else [],
             )
         await self.wait_healthy(timeout)
 
