@@ -63,14 +63,14 @@ class AwsSettings(_Section):
 class SnsSettings(_Section):
     topic_arns: tuple[str, ...] = ()
     cert_dir: str = "certs"
-
-
     max_age: Duration = timedelta(hours=1)  # older messages are refused (SNS's retry window)
+
+
 class SqsSettings(_Section):
     queue_url: str = ""
-
-
     raw_delivery: bool = False  # accept bodies without an SNS envelope (trust the queue policy)
+
+
 class StoreSettings(_Section):
     url: str = "sqlite:///triagebot.db"
     # How long the work of a replica that died stays claimed before another takes it over
@@ -198,14 +198,17 @@ CONFIG_TOML_ENV = "TRIAGEBOT_CONFIG_TOML"
 
 
 def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
-    """``--config``, else ``$TRIAGEBOT_CONFIG``, else None when ``$TRIAGEBOT_CONFIG_TOML`` holds
-    the text (``load_settings`` reads it), else ``./config.toml`` if it exists, else None."""
+    """``--config``, else None when ``$TRIAGEBOT_CONFIG_TOML`` holds the text (``load_settings``
+    reads it), else ``$TRIAGEBOT_CONFIG``, else ``./config.toml`` if it exists, else None.
+
+    The text wins over ``$TRIAGEBOT_CONFIG`` because the container image sets that variable to
+    its built-in file, and a deployment that hands over the text (the Fargate stack) means it."""
     if explicit:
         return Path(explicit)
-    if env.get("TRIAGEBOT_CONFIG"):
-        return Path(env["TRIAGEBOT_CONFIG"])
     if env.get(CONFIG_TOML_ENV):
         return None
+    if env.get("TRIAGEBOT_CONFIG"):
+        return Path(env["TRIAGEBOT_CONFIG"])
     default = Path("config.toml")
     return default if default.exists() else None
 

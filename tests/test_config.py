@@ -106,8 +106,9 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
 
 
 def test_config_text_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``$TRIAGEBOT_CONFIG_TOML`` holds the TOML itself (a container's config): used when neither
-    ``--config`` nor ``$TRIAGEBOT_CONFIG`` is given, paths relative to the working directory."""
+    """``$TRIAGEBOT_CONFIG_TOML`` holds the TOML itself (a container's config): used unless
+    ``--config`` is given — also over ``$TRIAGEBOT_CONFIG``, which the image sets to its
+    built-in file — with paths relative to the working directory."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "config.toml").write_text('[slack]\ndefault_channel = "CFILE"\n')
     text = '[slack]\ndefault_channel = "CENV"\n[store]\nurl = "sqlite:///state/bot.db"\n'
@@ -121,10 +122,14 @@ def test_config_text_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
 
     elsewhere = tmp_path / "elsewhere.toml"
     elsewhere.write_text('[slack]\ndefault_channel = "CPATH"\n')
-    for explicit, env_path in ((str(elsewhere), ""), (None, str(elsewhere))):
-        both = {**env, "TRIAGEBOT_CONFIG": env_path}
-        chosen = load_settings(config_path(explicit, both), env=both)
-        assert chosen.slack.default_channel == "CPATH"
+    image = {**env, "TRIAGEBOT_CONFIG": str(elsewhere)}  # the image's default path, and the text
+    assert load_settings(config_path(None, image), env=image).slack.default_channel == "CENV"
+    explicit = load_settings(config_path(str(elsewhere), image), env=image)
+    assert explicit.slack.default_channel == "CPATH"
+    without_text = {"TRIAGEBOT_CONFIG": str(elsewhere)}
+    assert load_settings(
+        config_path(None, without_text), env=without_text
+    ).slack.default_channel == ("CPATH")
 
     with pytest.raises(ConfigError) as caught:
         load_settings(None, env={"TRIAGEBOT_CONFIG_TOML": '[slack]\ndefault_chanel = "C1"\n'})
