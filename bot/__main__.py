@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep-running", action="store_true", help="leave the demo up for poking with curl"
     )
+    demo.add_argument(
+        "--output",
+        metavar="DIR",
+        help="where to write the messages' Block Kit JSON and the charts "
+        "(default: ./triagebot-demo-output)",
+    )
 
     run = verb("run", "Run one playbook once and print the result.")
     run.add_argument("playbook", help="a playbook name, or the path of a playbook file")

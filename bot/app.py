@@ -34,6 +34,7 @@ from bot.slack.access import AccessPolicy
 from bot.slack.bolt_app import build_bolt_app
 from bot.slack.client import ChannelPacer, make_web_client
 from bot.slack.deps import SlackDeps
+from bot.slack.gate import SlackRequestGate
 from bot.slack.socket_mode import SocketLink
 from bot.steps import default_registry
 from bot.store import Store, open_store
@@ -253,7 +254,11 @@ def build_app(
             ping_interval=settings.slack.socket_ping_interval.total_seconds(),
         )
     app.web = build_web_app(
-        bolt=None if socket_mode else bolt, metrics=metrics, health=app.health, sns_handler=sns
+        bolt=None if socket_mode else bolt,
+        gate=SlackRequestGate(secret.get_secret_value()) if secret else None,
+        metrics=metrics,
+        health=app.health,
+        sns_handler=sns,
     )
 
     async def on_startup(_: web.Application) -> None:

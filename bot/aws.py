@@ -26,6 +26,7 @@ from botocore.session import get_session
 from bot.account_regions import outside_regions
 from bot.config import AwsAccount, AwsSettings
 from bot.errors import StepError
+from bot.timings import DEFAULTS
 
 # Requests per second that AWS documents as a hard per-account, per-region limit.
 RATE_LIMITS: Mapping[tuple[str, str], float] = {("cloudtrail", "lookup_events"): 2.0}
@@ -46,9 +47,6 @@ _ACCESS_DENIED = {
     "AuthorizationError",
 }
 _PRINCIPAL = re.compile(r"User: (arn:aws[\w-]*:[^ ]+)")
-
-RETRY_CONFIG = {"mode": "standard", "total_max_attempts": 5}
-
 
 # Operations authorised by an IAM action of another name.
 _IAM_ACTION = {("budgets", "describe_budgets"): "budgets:ViewBudget"}
@@ -141,6 +139,7 @@ class AwsClients:
         endpoint_url: str | None = None,
         session_factory: SessionFactory | None = None,
         max_workers: int = 32,
+        max_attempts: int = DEFAULTS.aws_max_attempts,
     ) -> None:
         self._settings = settings
         self._endpoint_url = endpoint_url or None
@@ -148,7 +147,8 @@ class AwsClients:
             lambda: boto3.Session(botocore_session=get_session())
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aws")
-        self._config = Config(retries=RETRY_CONFIG, max_pool_connections=max_workers)  # type: ignore[arg-type]
+        retries = {"mode": "standard", "total_max_attempts": max_attempts}  # throttling, 5xx
+        self._config = Config(retries=retries, max_pool_connections=max_workers)  # type: ignore[arg-type]
         self._lock = threading.Lock()
         self._sessions: dict[str | None, boto3.Session] = {}
         self._clients: dict[tuple[str | None, str, str], Any] = {}

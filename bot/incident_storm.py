@@ -28,8 +28,6 @@ from bot.store.base import Incident, Store
 log = logging.getLogger(__name__)
 
 STORM = "incident-storm:"
-STORM_LEASE = timedelta(seconds=30)  # one replica starts a route's storm message at a time
-STORM_RETRY = timedelta(seconds=5)  # the record kept changing under us: try again this soon
 _CAS_ATTEMPTS = 5
 _WAIT_ATTEMPTS = 12  # waits for another replica's new storm message: about 8 s in all
 
@@ -53,6 +51,8 @@ class StormMessages:
         slack_update: SlackUpdate,
         lock: LockFor,
         owner: str,
+        lease: timedelta,
+        retry: timedelta,
         clock: Callable[[], datetime],
     ) -> None:
         self._settings = settings
@@ -61,6 +61,8 @@ class StormMessages:
         self._update = slack_update
         self._lock = lock
         self._owner = owner  # who holds a route's storm lease
+        self._lease = lease  # one replica starts a route's storm message at a time
+        self._retry = retry  # the record kept changing under us: try again this soon
         self._clock = clock
 
     async def join(self, incident: Incident, alarm: Alarm) -> str | None:
@@ -104,7 +106,7 @@ class StormMessages:
                     return record.ts
                 continue
             lease = STORM + incident.route
-            if await self._store.lease_acquire(lease, self._owner, STORM_LEASE, self._clock()):
+            if await self._store.lease_acquire(lease, self._owner, self._lease, self._clock()):
                 try:
                     started = await self._start(incident, entry)
                 finally:
@@ -114,7 +116,7 @@ class StormMessages:
                 continue
             # Another replica is posting the route's storm message: join it once it is saved.
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-        raise RetryLater(f"the storm of {incident.route} kept changing", STORM_RETRY)
+        raise RetryLater(f"the storm of {incident.route} kept changing", self._retry)
 
     async def _start(self, incident: Incident, entry: msg.StormEntry) -> str | None:
         """Post a new storm message and save it (holding the route's storm lease): its ts; ""
@@ -136,7 +138,7 @@ class StormMessages:
             if record is not None and self._running(record, incident):
                 log.warning("storm message %s of %s lost to another replica", ts, incident.route)
                 return ""
-        raise RetryLater(f"the storm of {incident.route} kept changing", STORM_RETRY)
+        raise RetryLater(f"the storm of {incident.route} kept changing", self._retry)
 
     def _running(self, record: StormRecord, incident: Incident) -> bool:
         """Whether the incident belongs in the stored storm (same channel, within the window)."""

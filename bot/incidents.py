@@ -55,13 +55,11 @@ from bot.runs import RunRequest, SlackRuns
 from bot.slack.access import AccessPolicy
 from bot.slack.client import ChannelPacer
 from bot.store.base import Incident, Store
+from bot.timings import DEFAULTS, Timings
 
 log = logging.getLogger(__name__)
 
 MUTE_FOR = timedelta(hours=1)
-ROOT_LEASE = timedelta(seconds=60)  # one replica posts a root at a time; outlives a slow post
-SLACK_RETRY = timedelta(seconds=30)  # Slack did not take a root message: try again this soon
-STORE_RETRY = timedelta(seconds=5)  # a record kept changing under us (other replicas): again soon
 LAST_SEEN = "incident-last:"
 ALARM_SNAPSHOT = "incident-alarm:"
 _CAS_ATTEMPTS = 5
@@ -108,6 +106,7 @@ class Incidents:
         metrics: Metrics,
         aws: AwsClients,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        timings: Timings = DEFAULTS,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -118,6 +117,7 @@ class Incidents:
         self._metrics = metrics
         self._aws = aws
         self._clock = clock
+        self._timings = timings  # root lease and how soon to retry
         self._access = AccessPolicy(settings.access, client)
         self._owner = f"incidents-{uuid.uuid4().hex[:12]}"  # who holds a root lease
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -128,6 +128,8 @@ class Incidents:
             slack_update=self._update,
             lock=self._lock,
             owner=self._owner,
+            lease=timings.storm_lease,
+            retry=timings.store_retry,
             clock=clock,
         )
 
@@ -202,7 +204,7 @@ class Incidents:
                     return True
             if await self._store.schedule_cas(LAST_SEEN + key, last, when.isoformat()):
                 return True
-        raise RetryLater(f"the last state change of {key} kept changing", STORE_RETRY)
+        raise RetryLater(f"the last state change of {key} kept changing", self._timings.store_retry)
 
     async def _open(
         self, alarm: Alarm, when: datetime, previous: Incident | None
@@ -241,9 +243,10 @@ class Incidents:
         """The root message (or a place in the route's storm message); the run and the chart
         follow once the lock is released."""
         lease = f"incident-root:{incident.key}@{incident.opened_at.isoformat()}"
-        if not await self._store.lease_acquire(lease, self._owner, ROOT_LEASE, self._clock()):
+        root_lease = self._timings.root_lease
+        if not await self._store.lease_acquire(lease, self._owner, root_lease, self._clock()):
             # Another replica is posting it — or was, and died (its lease runs out): look again.
-            raise RetryLater(f"another replica is posting the root of {incident.key}", ROOT_LEASE)
+            raise RetryLater(f"another replica is posting the root of {incident.key}", root_lease)
         try:
             fresh = await self._store.incident_get(incident.key)
             if fresh is None or fresh.opened_at != incident.opened_at or _thread(fresh):
@@ -253,7 +256,9 @@ class Incidents:
             await self._store.lease_release(lease, self._owner)
         if ts is None:
             # Slack did not take it: root_ts stays "", and a retry (or a later delivery) posts it.
-            raise RetryLater(f"Slack did not take the root of {incident.key}", SLACK_RETRY)
+            raise RetryLater(
+                f"Slack did not take the root of {incident.key}", self._timings.slack_retry
+            )
         if not ts:
             return []
 

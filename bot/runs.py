@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -25,6 +25,7 @@ from bot.results import RunResult, Status, StepResult
 from bot.slack.client import ChannelPacer
 from bot.slack.live import LiveMessage
 from bot.store.base import RunRecord, Store
+from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)
 # Runs executing at once; more wait their turn (their message already shows them pending), so a
@@ -92,6 +93,7 @@ class SlackRuns:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_concurrent: int = MAX_CONCURRENT_RUNS,
+        edit_interval: timedelta = DEFAULTS.live_edit_interval,
     ) -> None:
         self._executor = executor
         self._store = store
@@ -100,6 +102,7 @@ class SlackRuns:
         self._metrics = metrics
         self._clock = clock
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._edit_interval = edit_interval  # a live message is edited at most this often
 
     def live_message(self, channel: str, thread_ts: str | None, user: str) -> LiveMessage:
         return LiveMessage(
@@ -109,6 +112,7 @@ class SlackRuns:
             channel,
             thread_ts=thread_ts,
             requested_by=user,
+            edit_interval=self._edit_interval,
         )
 
     async def run(self, request: RunRequest) -> RunResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,7 +12,9 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.slack.gate import SlackRequestGate
 
+log = logging.getLogger(__name__)
 MAX_SLACK_BODY = 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -20,6 +23,7 @@ HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 def build_web_app(
     *,
     bolt: AsyncApp | None,
+    gate: SlackRequestGate | None = None,
     metrics: Metrics,
     health: HealthCheck,
     sns_handler: Handler | None = None,
@@ -32,7 +36,19 @@ def build_web_app(
 
         async def slack_events(request: web.Request) -> web.Response:
             started = time.perf_counter()
-            bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
+            if gate is not None:
+                verdict = gate.check(
+                    await request.read(),
+                    request.headers.get("X-Slack-Request-Timestamp"),
+                    request.headers.get("X-Slack-Signature"),
+                )
+                if verdict.status is not None:
+                    return web.Response(status=verdict.status, text=verdict.body)
+            try:
+                bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("a Slack request Bolt could not read: %s", type(exc).__name__)
+                return web.Response(status=400, text="malformed request")
             response = await to_aiohttp_response(bolt_response)
             metrics.ack_seconds.observe(time.perf_counter() - started)
             return response

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_prints_the_alarm_thread_and_the_command_result() -> None:
+def test_demo_tells_the_incident_from_alarm_to_resolution_and_the_bill(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_"))}
+    folder = tmp_path / "demo-output"
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "demo"],
+        [sys.executable, "-m", "bot", "demo", "--output", str(folder)],
         capture_output=True,
         text=True,
         timeout=240,
@@ -22,13 +26,67 @@ def test_demo_prints_the_alarm_thread_and_the_command_result() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    assert "POST /sns  (signed ALARM for prod-web-5xx) → 200" in out
-    assert "POST /slack/events  (/triage alb-errors load_balancer=prod-web) → 200" in out
-    root, _, command_run = out.partition("asked by <@U0ONCALL>")
-    assert "🔴 *ALARM* · *prod-web-5xx*" in root
-    assert "↳" in root and "started by an alarm" in root, "the playbook ran in the alarm's thread"
-    assert "prod-web-5xx-last-3h.png" in root, "the alarm's chart is in the thread"
-    assert "Target.ResponseCodeMismatch: Health checks failed with these codes: [404]" in root
-    assert "ModifyTargetGroup" in root and "touches the alarm's resources" in root
-    assert "0 of 3 targets healthy" in command_run
-    assert out.count("🔴 *ALARM*") == 1
+
+    # Driven the way the world would, in order: signed requests to the real bot.
+    steps = [
+        "POST /sns  (signed ALARM for prod-web-5xx) → 200",
+        "POST /slack/events  (/triage alb-errors load_balancer=prod-web) → 200",
+        "POST /slack/events  ([Acknowledge] pressed) → 200",
+        "POST /sns  (signed OK for prod-web-5xx) → 200",
+        "POST /slack/events  (/triage cost) → 200",
+    ]
+    positions = [out.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), out[:2000]
+    assert re.search(
+        r"alarm → complete thread in \d+\.\ds \(POST /sns to the final run message and the "
+        r"chart in Slack\)",
+        out,
+    )
+
+    transcript = out[out.index("── #C0INCIDENTS ──") :]
+    thread, _, rest = transcript.partition("asked by <@U0ONCALL>")
+    # The root: acknowledged (by whom), then resolved with its duration.
+    root = thread.split("↳", 1)[0]
+    assert "✅ *Resolved after 4m* · *prod-web-5xx* (was ALARM)" in root
+    assert "Acknowledged by <@U0ONCALL>" in root
+    assert "↳" in thread and "started by an alarm" in thread, "the playbook ran in the thread"
+    assert "✅ OK — Resolved after 4m." in thread, "the OK notification replied in the thread"
+    assert "prod-web-5xx-last-3h.png" in thread, "the alarm's chart is in the thread"
+    # What the playbook found: unhealthy targets with reasons, the change and who made it,
+    # the open AWS Health event for ELB in the region — each said once.
+    unhealthy = re.findall(
+        r"i-\w+:8080 in prod-web-tg is unhealthy \(Target\.ResponseCodeMismatch: "
+        r"Health checks failed with these codes: \[404\]\)",
+        thread,
+    )
+    assert len(unhealthy) == 2
+    change = (
+        "deploy-pipeline/web-release-4711 called ModifyTargetGroup on targetgroup/prod-web-tg/… "
+    )
+    assert thread.count(change) == 1
+    assert "touches the alarm's resources" in thread
+    assert thread.count("ELASTICLOADBALANCING AWS_ELASTICLOADBALANCING_API_ISSUE (open since") == 1
+    assert "increased target registration latencies in the US-EAST-1 Region" in thread
+    assert "skipped: the `log_group` parameter is not set" in thread
+    assert "0 of 3 targets healthy" in rest
+    # The cost digest, on demand.
+    assert "AWS SPEND FOR" in rest and "Yesterday: $371.15" in rest
+    assert re.search(r"\[file: aws-spend-\d{4}-\d\d-\d\d\.png, \d+ bytes\]", rest)
+    assert out.count("🔴 *ALARM*") == 0, "the root no longer says ALARM once resolved"
+
+    # Read as a person would: no template text, no Slack escapes, no whole ARNs.
+    assert "{{" not in out
+    for entity in ("&gt;", "&lt;", "&amp;"):
+        assert entity not in out
+    assert "arn:aws:elasticloadbalancing" not in out
+
+    # The folder it names holds the charts and every message's Block Kit JSON.
+    assert f"to {folder}/" in out
+    charts = sorted(p.name for p in (folder / "files").glob("*.png"))
+    assert charts[-1] == "prod-web-5xx-last-3h.png" and charts[0].startswith("aws-spend-")
+    assert all((folder / "files" / name).read_bytes().startswith(PNG) for name in charts)
+    messages = [json.loads(p.read_text()) for p in sorted((folder / "messages").glob("*.json"))]
+    assert len(messages) >= 7
+    assert all(m["channel"] == "C0INCIDENTS" and isinstance(m["blocks"], list) for m in messages)
+    assert any(b["type"] == "header" for m in messages for b in m["blocks"])
+    assert (folder / "transcript.txt").read_text() == transcript.rsplit("\n· wrote", 1)[0]

@@ -30,6 +30,7 @@ from bot.errors import RetryLater
 from bot.metrics import Metrics
 from bot.runs import TaskTracker
 from bot.store.base import InboxItem, Store
+from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,7 @@ Process = Callable[[str, str], Awaitable[None]]
 """Handles one recorded message: ``process(body, message_id)``."""
 Clock = Callable[[], datetime]
 
-DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_SWEEP_SECONDS = 60.0
 _EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this) lists every claim
 
 
@@ -79,9 +78,9 @@ class AlarmInbox:
         owner: str,
         clock: Clock = lambda: datetime.now(UTC),
         *,
-        lease: timedelta = DEFAULT_LEASE,
+        lease: timedelta = DEFAULTS.inbox_lease,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        sweep_seconds: float = DEFAULT_SWEEP_SECONDS,
+        sweep_seconds: float = DEFAULTS.inbox_sweep.total_seconds(),
     ) -> None:
         self._store = store
         self._process = process

@@ -1,9 +1,12 @@
 """``triagebot demo``: the whole bot, locally — no credentials, no network.
 
-It starts a local AWS (moto server) seeded with a realistic incident, a local Slack Web API
-stand-in, and the real bot against both; fires a real-shaped, signed alarm through ``POST /sns``
-and a signed ``/triage`` command through ``POST /slack/events``; then prints the channel as a
-transcript. ``--keep-running`` leaves everything up for poking with curl.
+It starts a local AWS (moto server) seeded with a realistic incident and yesterday's bill, a
+local Slack Web API stand-in, and the real bot against both; then tells the incident the way
+the world would, with signed requests to the bot (``bot.demo.story``): the alarm through
+``POST /sns``, ``/triage`` through ``POST /slack/events``, someone pressing *Acknowledge*, the OK
+notification, ``/triage cost``. It prints the channel as a transcript and writes the messages'
+Block Kit JSON and the charts to ``--output`` (default ``./triagebot-demo-output``).
+``--keep-running`` leaves everything up for poking with curl.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import secrets
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +27,7 @@ from aiohttp import web
 from bot.app import TriageApp, build_app
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
+from bot.render.text import format_seconds
 
 CHANNEL = "C0INCIDENTS"
 USER = "U0ONCALL"
@@ -31,6 +37,7 @@ DEMO_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "demo",
     "AWS_REGION": "us-east-1",
 }
+ALARM_AGE = timedelta(minutes=4)  # the alarm fired this long before it resolves
 
 
 async def demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,21 +45,27 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
         import moto  # noqa: F401
 
         from bot.demo.moto_server import LocalAws
-        from bot.demo.seed import alarm_envelope, seed_incident
+        from bot.demo.seed import seed_incident
     except ImportError as exc:
         raise ConfigError("`triagebot demo` needs moto: pip install 'triagebot[demo]'") from exc
+    from bot.demo import output
+    from bot.demo.costs import seed_bill
     from bot.demo.demo_aws import demo_session_factory
     from bot.demo.slack_api import FakeSlackApi
-    from bot.demo.slack_requests import signed_headers, slash_command_body
     from bot.demo.sns_signer import signer
+    from bot.demo.story import Story
 
+    folder = output.prepare(Path(getattr(args, "output", None) or output.DEFAULT_OUTPUT))
     # The demo talks only to its own moto server: never pick up the caller's AWS identity.
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(DEMO_CREDENTIALS)
+    # The demo's digest is on demand only (/triage cost); its scheduler has no channel on purpose.
+    logging.getLogger("bot.digest.service").setLevel(logging.ERROR)
     say = _printer()
     with tempfile.TemporaryDirectory(prefix="triagebot-demo-") as tmp, LocalAws() as aws:
-        say(f"local AWS (moto server) on {aws.url}; seeding an incident …")
+        say(f"local AWS (moto server) on {aws.url}; seeding an incident and yesterday's bill …")
         incident = await asyncio.to_thread(seed_incident, aws.url)
+        await asyncio.to_thread(seed_bill, aws.url, datetime.now(UTC).date())
         slack = FakeSlackApi()
         await slack.start()
         sns_key = signer()
@@ -71,20 +84,25 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
         say(f"triagebot on {base}, Slack stand-in on {slack.base_url}")
         try:
             async with aiohttp.ClientSession() as http:
-                body = sns_key.body(alarm_envelope(incident, TOPIC))
-                async with http.post(
-                    f"{base}/sns", data=body, headers={"Content-Type": "text/plain"}
-                ) as r:
-                    say(f"POST /sns  (signed ALARM for {incident.alarm_name}) → {r.status}")
+                story = Story(
+                    http, base, slack, sns_key, signing_secret, incident, TOPIC, CHANNEL, USER, say
+                )
+                fired = datetime.now(UTC) - ALARM_AGE
+                took = await story.alarm("ALARM", at=fired)
+                say(
+                    f"alarm → complete thread in {format_seconds(took)} "
+                    "(POST /sns to the final run message and the chart in Slack)"
+                )
+                await story.command(f"alb-errors load_balancer={incident.load_balancer}")
+                await story.acknowledge()
+                await story.alarm("OK", at=datetime.now(UTC))
+                await story.command("cost")
                 await _settle(app)
-                text = f"alb-errors load_balancer={incident.load_balancer}"
-                form = slash_command_body(text, user=USER, channel=CHANNEL)
-                headers = signed_headers(form, signing_secret)
-                async with http.post(f"{base}/slack/events", data=form, headers=headers) as r:
-                    say(f"POST /slack/events  (/triage {text}) → {r.status}")
-                await _settle(app)
+            transcript = slack.transcript(CHANNEL)
             print()
-            print(slack.transcript(CHANNEL))
+            print(transcript)
+            written = output.write_output(folder, slack, CHANNEL)
+            say(f"wrote the transcript, {_count(written)} to {folder}/")
             if args.keep_running:
                 _explain(base, slack.base_url, aws.url, signing_secret, tmp)
                 await asyncio.Event().wait()
@@ -109,6 +127,9 @@ url = "sqlite:///state.db"
 match = {{ alarm_name = "prod-web-*", namespace = "AWS/ApplicationELB" }}
 playbook = "alb-errors"
 channel = "{CHANNEL}"
+[digest]
+timezone = "UTC"
+channel = ""
 """
     )
     return load_settings(
@@ -124,9 +145,15 @@ channel = "{CHANNEL}"
 
 
 async def _settle(app: TriageApp, timeout: float = 60.0) -> None:
-    """Wait until the alarm's thread and the runs are complete."""
+    """Wait until every background task (runs, edits, uploads) is done."""
     await app.tasks.drain(timeout)
     app.tasks.accepting = True
+
+
+def _count(written: list[Path]) -> str:
+    messages = sum(1 for p in written if p.suffix == ".json")
+    images = sum(1 for p in written if p.suffix == ".png")
+    return f"{messages} messages' Block Kit JSON and {images} charts (PNG)"
 
 
 def _printer() -> Printer:

@@ -2,7 +2,9 @@
 AWS's output shapes) for the few operations moto lacks, telling one consistent story:
 
 a deploy changed the target group's health-check path 18 minutes ago, the targets started
-failing health checks with 404s, and the 5xx alarm fired.
+failing health checks with 404s, and the 5xx alarm fired. Meanwhile AWS Health has an open
+Elastic Load Balancing issue in the region (slow target registration), which the on-call
+engineer has to rule out; and Cost Explorer knows yesterday's bill (``bot.demo.costs``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import boto3
 
 from bot.aws import SessionFactory
 from bot.demo.aws_hooks import fake_operation
+from bot.demo.costs import fake_costs
 from bot.demo.seed import SeededIncident
 
 DEPLOYER = "arn:aws:sts::123456789012:assumed-role/deploy-pipeline/web-release-4711"
@@ -23,18 +26,59 @@ DEPLOYER = "arn:aws:sts::123456789012:assumed-role/deploy-pipeline/web-release-4
 def demo_session_factory(
     incident: SeededIncident, *, now: datetime | None = None
 ) -> SessionFactory:
-    """Sessions whose clients answer Health, CloudTrail, alarm history and target health."""
+    """Sessions whose clients answer Health, CloudTrail, alarm history, target health and the
+    Cost Explorer operations moto lacks."""
     at = now or datetime.now(UTC)
 
     def make() -> boto3.Session:
         session = boto3.Session(region_name=incident.region)
-        fake_operation(session, "health", "DescribeEvents", {"events": []})
+        fake_operation(
+            session, "health", "DescribeEvents", {"events": [_health_event(incident, at)]}
+        )
+        fake_operation(session, "health", "DescribeEventDetails", _health_details(incident, at))
         fake_operation(session, "cloudtrail", "LookupEvents", _changes(incident, at))
         fake_operation(session, "cloudwatch", "DescribeAlarmHistory", _history(incident, at))
         fake_operation(session, "elbv2", "DescribeTargetHealth", _target_health(incident))
+        fake_costs(session)
         return session
 
     return make
+
+
+def health_event_arn(incident: SeededIncident) -> str:
+    return (
+        f"arn:aws:health:{incident.region}::event/ELASTICLOADBALANCING/"
+        f"AWS_ELASTICLOADBALANCING_API_ISSUE/AWS_ELASTICLOADBALANCING_API_ISSUE_DEMO_7F3A9"
+    )
+
+
+def _health_event(incident: SeededIncident, now: datetime) -> dict[str, Any]:
+    """An open ELB issue in the region, shaped like ``aws health describe-events`` output."""
+    started = now - timedelta(minutes=25)
+    return {
+        "arn": health_event_arn(incident),
+        "service": "ELASTICLOADBALANCING",
+        "eventTypeCode": "AWS_ELASTICLOADBALANCING_API_ISSUE",
+        "eventTypeCategory": "issue",
+        "region": incident.region,
+        "startTime": started,
+        "lastUpdatedTime": now - timedelta(minutes=6),
+        "statusCode": "open",
+        "eventScopeCode": "PUBLIC",
+    }
+
+
+def _health_details(incident: SeededIncident, now: datetime) -> dict[str, Any]:
+    started = now - timedelta(minutes=25)
+    description = (
+        f"[{started:%H:%M} UTC] We are investigating increased target registration latencies "
+        f"in the {incident.region.upper()} Region. Existing load balancers are not affected."
+    )
+    event = _health_event(incident, now)
+    return {
+        "successfulSet": [{"event": event, "eventDescription": {"latestDescription": description}}],
+        "failedSet": [],
+    }
 
 
 def _changes(incident: SeededIncident, now: datetime) -> dict[str, Any]:

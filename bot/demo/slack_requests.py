@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,3 +45,37 @@ def slash_command_body(text: str, *, user: str, channel: str, command: str = "/t
 def payload_body(payload: dict[str, Any]) -> str:
     """An interactivity form body: ``payload=<url-encoded JSON>``."""
     return urlencode({"payload": json.dumps(payload)})
+
+
+def button_payload(
+    button: Mapping[str, Any], *, block_id: str, user: str, channel: str, message_ts: str
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for pressing ``button`` (a Block Kit button element) on the
+    message ``message_ts``, field for field like Slack's (see
+    tests/fixtures/slack/block-actions-button.payload.json)."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": "oncall", "name": "oncall", "team_id": "T1DC2JH3J"},
+        "api_app_id": "A0TRIAGE",
+        "token": "xyzz0WbapA4vBCDEFasx0q6G",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
+        "trigger_id": "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+        "team": {"id": "T1DC2JH3J", "domain": "testteamnow"},
+        "channel": {"id": channel, "name": "incidents"},
+        "response_url": "https://hooks.slack.com/actions/T1DC2JH3J/1/x",
+        "actions": [
+            {
+                "action_id": button["action_id"],
+                "block_id": block_id,
+                "text": button["text"],
+                "value": button.get("value", ""),
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }

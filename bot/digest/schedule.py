@@ -14,8 +14,9 @@ was posted: ``LAST_POSTED`` holds the last posted D.
 Attempts. Each attempt at D's digest is claimed with ``Store.claim_once`` under its own key
 (``digest:D`` for the first, ``digest:D#2`` … for retries), so exactly one process makes each
 attempt. Only the winner of an attempt writes D's ``Attempts`` record: at once (``started``, so
-that a process that dies mid-post is taken over after ``POST_DEADLINE``) and again if it fails
-(``failed``, so the next attempt may start after ``RETRY_AFTER``). Claims are never released;
+that a process that dies mid-post is taken over after ``Timings.digest_post_deadline``) and
+again if it fails (``failed``, so the next attempt may start after
+``Timings.digest_retry_after``). Claims are never released;
 "releasing" a failed attempt means pointing the record at the next attempt's fresh key.
 
 Arithmetic and comparisons are done in UTC: Python compares and adds datetimes that share a
@@ -33,10 +34,9 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.errors import ConfigError
+from bot.timings import DEFAULTS
 
 GRACE = timedelta(hours=3)  # how late a missed digest may still go out
-RETRY_AFTER = timedelta(minutes=10)  # after a failed attempt
-POST_DEADLINE = timedelta(minutes=15)  # an attempt not finished by then is taken over
 MAX_ATTEMPTS = 6  # per day
 LAST_POSTED = "digest:last"  # schedule key: ISO date of the last digest posted
 
@@ -159,13 +159,18 @@ class Attempts:
             return False
         return self.not_before is None or now.astimezone(UTC) >= self.not_before
 
-    def started(self, now: datetime) -> Attempts:
-        """What the winner of this attempt records before it builds the digest."""
-        return Attempts(self.next + 1, now.astimezone(UTC) + POST_DEADLINE)
+    def started(
+        self, now: datetime, deadline: timedelta = DEFAULTS.digest_post_deadline
+    ) -> Attempts:
+        """What the winner of this attempt records before it builds the digest: an attempt
+        not finished after ``deadline`` is taken over."""
+        return Attempts(self.next + 1, now.astimezone(UTC) + deadline)
 
-    def failed(self, now: datetime) -> Attempts:
+    def failed(
+        self, now: datetime, retry_after: timedelta = DEFAULTS.digest_retry_after
+    ) -> Attempts:
         """What the winner of this attempt records when it could not post."""
-        return Attempts(self.next + 1, now.astimezone(UTC) + RETRY_AFTER)
+        return Attempts(self.next + 1, now.astimezone(UTC) + retry_after)
 
     def encode(self) -> str:
         not_before = self.not_before.isoformat() if self.not_before else None

@@ -14,11 +14,11 @@ A tick that finds day D due:
 4. once Slack has the message, records D as posted (``LAST_POSTED``), then uploads the chart
    into the message's thread — a failed chart upload is logged, never a reason to post again;
 5. if building or posting the message failed, records the attempt as failed, which points the
-   next tick (in any process) at a fresh claim key after ``RETRY_AFTER``, within the grace
+   next tick (in any process) at a fresh claim key after ``retry_after``, within the grace
    window and up to ``MAX_ATTEMPTS`` a day.
 
 A process that dies between 1 and 4 leaves the attempt "started"; another process takes over
-after ``POST_DEADLINE``. The one case that can post twice is a process that dies (or times out)
+after ``post_deadline``. The one case that can post twice is a process that dies (or times out)
 after Slack accepted the message but before step 4 recorded it: nobody can tell that apart
 from a message that never arrived. The one case that posts nothing is a process that dies
 between winning the claim and recording the attempt as started.
@@ -55,6 +55,7 @@ from bot.digest.schedule import (
     parse_last_posted,
 )
 from bot.store.base import Store
+from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ class DigestService:
         owner: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tick_every: timedelta = TICK,
+        retry_after: timedelta = DEFAULTS.digest_retry_after,
+        post_deadline: timedelta = DEFAULTS.digest_post_deadline,
     ) -> None:
         self._settings = settings
         self._aws = aws
@@ -133,6 +136,8 @@ class DigestService:
         self._owner = owner
         self._clock = clock
         self._tick_every = tick_every
+        self._retry_after = retry_after  # after a failed attempt, the next may start
+        self._post_deadline = post_deadline  # an attempt not finished by then is taken over
         self._trigger = trigger  # settings.cron in settings.timezone, checked by bot.loading
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
@@ -210,13 +215,15 @@ class DigestService:
             return None
         if not await store.claim_once(attempts.claim_key(day), self._owner, now):
             return None  # another process has this attempt
-        await store.schedule_set(attempts_key(day), attempts.started(now).encode())
+        started = attempts.started(now, self._post_deadline)
+        await store.schedule_set(attempts_key(day), started.encode())
         posted_day = parse_last_posted(await store.schedule_get(LAST_POSTED))
         if posted_day is not None and posted_day >= day:
             return None  # posted by another process while we were deciding
         posted = await self._post_message(self._settings.channel, day)
         if posted is None:
-            await store.schedule_set(attempts_key(day), attempts.failed(self._clock()).encode())
+            failed = attempts.failed(self._clock(), self._retry_after)
+            await store.schedule_set(attempts_key(day), failed.encode())
             return None
         await store.schedule_set(LAST_POSTED, day.isoformat())
         log.info("digest for %s posted to %s (attempt %d)", day, posted.channel, attempts.next + 1)

@@ -1,8 +1,9 @@
 """A run's message in Slack, kept up to date: posted at once, edited as steps finish.
 
-Edits are paced to about one a second per message (changes in between are coalesced into the
-next edit); the final version carries the buttons, and the full output goes into a file in the
-thread when it does not fit. Slack failing never fails the run: it is logged and counted.
+Edits are paced to one per edit interval per message (a second; ``Timings.live_edit_interval``),
+changes in between coalesced into the next edit; the final version carries the buttons, and
+the full output goes into a file in the thread when it does not fit. Slack failing never
+fails the run: it is logged and counted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -20,9 +22,9 @@ from bot.metrics import Metrics
 from bot.render.blocks import full_output, needs_file, run_blocks, run_fallback_text
 from bot.results import RunResult
 from bot.slack.client import ChannelPacer
+from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)
-EDIT_INTERVAL_S = 1.0
 
 
 class LiveMessage:
@@ -37,6 +39,7 @@ class LiveMessage:
         *,
         thread_ts: str | None = None,
         requested_by: str = "",
+        edit_interval: timedelta = DEFAULTS.live_edit_interval,
     ) -> None:
         self._client = client
         self._pacer = pacer
@@ -44,6 +47,7 @@ class LiveMessage:
         self.channel = channel
         self.thread_ts = thread_ts
         self.requested_by = requested_by
+        self._edit_interval = edit_interval.total_seconds()  # at most one edit this often
         self.ts: str | None = None
         self._last_edit = 0.0
         self._lock = asyncio.Lock()
@@ -68,7 +72,7 @@ class LiveMessage:
         return self.ts
 
     async def show(self, run: RunResult) -> None:
-        """Show a snapshot, at most about once a second. Returns at once: the newest snapshot
+        """Show a snapshot, at most once per edit interval. Returns at once: the newest snapshot
         waits for its turn, and one still waiting when the run finishes is dropped (the final
         version goes out at once instead)."""
         self._pending = run
@@ -78,7 +82,7 @@ class LiveMessage:
     async def _show_when_due(self) -> None:
         # Loop: a snapshot that arrives while one is being shown gets its own turn.
         while self._pending is not None and not self._finished:
-            wait = self._last_edit + EDIT_INTERVAL_S - time.monotonic()
+            wait = self._last_edit + self._edit_interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             async with self._lock:

@@ -267,7 +267,6 @@ async def test_the_table_has_recovery_on_and_the_bot_stores_in_it(session: boto3
         assert not await store.inbox_add("m1", "sqs", "{}", T0)
     finally:
         await store.close()
-    assert dynamodb.describe_table(TableName=table)["Table"]["ItemCount"] >= 0
 
 
 @pytest.mark.parametrize("digest", ["", "C0COST"], ids=["no-digest", "digest"])

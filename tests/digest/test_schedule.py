@@ -10,8 +10,6 @@ import pytest
 from bot.digest.schedule import (
     GRACE,
     MAX_ATTEMPTS,
-    POST_DEADLINE,
-    RETRY_AFTER,
     Attempts,
     cron_trigger,
     due_date,
@@ -19,8 +17,11 @@ from bot.digest.schedule import (
     parse_last_posted,
 )
 from bot.errors import ConfigError
+from bot.timings import DEFAULTS
 
 BERLIN = ZoneInfo("Europe/Berlin")
+RETRY_AFTER = DEFAULTS.digest_retry_after
+POST_DEADLINE = DEFAULTS.digest_post_deadline
 SPRING = date(2026, 3, 29)  # 02:00 CET → 03:00 CEST
 AUTUMN = date(2026, 10, 25)  # 03:00 CEST → 02:00 CET
 NINE = cron_trigger("0 9 * * *", "Europe/Berlin")

@@ -30,14 +30,13 @@ from bot.demo.slack_api import FakeSlackApi, SlackMessage
 from bot.demo.slack_model import blocks_text
 from bot.digest.schedule import (
     LAST_POSTED,
-    POST_DEADLINE,
-    RETRY_AFTER,
     Attempts,
     attempts_key,
     cron_trigger,
 )
 from bot.digest.service import DigestService
 from bot.store.sqlite import SqliteStore
+from bot.timings import DEFAULTS
 from tests.digest import seed
 from tests.slack.harness import BOT_TOKEN, SIGNING_SECRET, Harness, write_config
 from tests.slack.harness import CHANNEL as HARNESS_CHANNEL
@@ -45,6 +44,8 @@ from tests.support.aws_hooks import AwsFault, fake_operation
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CHANNEL = "C0COSTS"
+RETRY_AFTER = DEFAULTS.digest_retry_after
+POST_DEADLINE = DEFAULTS.digest_post_deadline
 DAY = seed.SENT_ON  # 2025-03-11: the digest reports 2025-03-10
 ARN = "arn:aws:iam::123456789012:user/triagebot"
 TITLE = "AWS spend for Mon 10 Mar 2025"

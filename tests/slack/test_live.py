@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
-import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.demo.slack_api import FakeSlackApi
 from bot.metrics import Metrics
 from bot.results import RunResult, Status, StepResult
-from bot.slack import live
 from bot.slack.client import ChannelPacer
 from bot.slack.live import LiveMessage
 from tests.render.runs import make_run
 
 CHANNEL = "C0LIVE"
+INTERVAL = timedelta(seconds=0.3)  # the edit interval (a second in production)
 
 
 def snapshot(*statuses: Status, finished: bool = False) -> RunResult:
@@ -41,14 +41,18 @@ class RacingMessage(LiveMessage):
         await super()._edit(run, buttons=buttons)
 
 
-async def test_a_snapshot_arriving_during_an_edit_is_shown_before_the_run_ends(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(live, "EDIT_INTERVAL_S", 0.05)
+async def test_a_snapshot_arriving_during_an_edit_is_shown_before_the_run_ends() -> None:
     async with FakeSlackApi() as slack:
         client = AsyncWebClient(token="xoxb-live", base_url=slack.base_url)
         newer = snapshot(Status.OK, Status.OK)
-        message = RacingMessage(client, ChannelPacer(), Metrics(), CHANNEL, during_edit=newer)
+        message = RacingMessage(
+            client,
+            ChannelPacer(),
+            Metrics(),
+            CHANNEL,
+            during_edit=newer,
+            edit_interval=timedelta(seconds=0.05),
+        )
         await message.post(snapshot(Status.PENDING, Status.PENDING))
         await message.show(snapshot(Status.OK, Status.RUNNING))
 
@@ -65,14 +69,15 @@ async def test_a_snapshot_arriving_during_an_edit_is_shown_before_the_run_ends(
 async def test_a_snapshot_still_waiting_when_the_run_finishes_is_dropped() -> None:
     async with FakeSlackApi() as slack:
         client = AsyncWebClient(token="xoxb-live", base_url=slack.base_url)
-        message = LiveMessage(client, ChannelPacer(), Metrics(), CHANNEL)
+        message = LiveMessage(client, ChannelPacer(), Metrics(), CHANNEL, edit_interval=INTERVAL)
         await message.post(snapshot(Status.PENDING))
-        started = asyncio.get_running_loop().time()
-        await message.show(snapshot(Status.RUNNING))  # due a second after the post
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await message.show(snapshot(Status.RUNNING))  # due an interval after the post
         await message.finish(snapshot(Status.OK, finished=True))
-        await asyncio.sleep(1.2)
+        assert loop.time() - started < INTERVAL.total_seconds(), "the final version went at once"
+        await asyncio.sleep(INTERVAL.total_seconds() + 0.1)  # past the dropped snapshot's turn
 
-        assert asyncio.get_running_loop().time() - started < 2.0
         assert len(slack.calls_to("chat.update")) == 1, "only the final version"
         [posted] = slack.messages(CHANNEL)
         assert any(b.get("type") == "actions" for b in posted.blocks)

@@ -1,0 +1,67 @@
+"""How long the bot waits for things: one frozen value, built by the composition root.
+
+Every part that waits (a lease, a retry, a pacing interval, a drain) takes its timing from
+here through its constructor; none reads a module constant. The defaults are what production
+runs with. An operator tunes only ``lease`` (``[store] lease`` in the config); tests pass
+small values of the rest to ``build_app(timings=...)`` or to the part itself, so that they
+wait on signals instead of waiting timings out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import timedelta
+
+DEFAULT_LEASE = timedelta(seconds=60)
+"""``[store] lease`` when the config does not say."""
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Every timing of a running bot; today's production values are the defaults."""
+
+    # How long the work of a replica that died stays claimed before another takes it over:
+    # the lease on posting an incident's root message (it must outlive a slow post). The
+    # storm-message lease is half of it. ``[store] lease``.
+    lease: timedelta = DEFAULT_LEASE
+    # An alarm message claimed from the inbox: how long before another worker may take it.
+    # It must outlast handling one message, playbook run included.
+    inbox_lease: timedelta = timedelta(minutes=5)
+    # How often the inbox looks for claims that ran out (failed attempts, dead replicas).
+    inbox_sweep: timedelta = timedelta(seconds=60)
+    # Slack did not take an incident's root message: the alarm is handled again this soon.
+    slack_retry: timedelta = timedelta(seconds=30)
+    # An incident record kept changing under us (other replicas): handled again this soon.
+    store_retry: timedelta = timedelta(seconds=5)
+    # The Slack Web API client: how long one request may take, and the base of the
+    # exponential backoff between its retries of a 5xx or a dropped connection.
+    slack_timeout: timedelta = timedelta(seconds=10)
+    slack_backoff: timedelta = timedelta(seconds=0.5)
+    # A run's live message is edited at most this often (changes in between are coalesced).
+    live_edit_interval: timedelta = timedelta(seconds=1)
+    # AWS calls: botocore standard retries, this many attempts in all (throttling, 5xx).
+    aws_max_attempts: int = 5
+    # On SIGTERM: how long runs and alarms in flight may take to finish before the exit.
+    drain: timedelta = timedelta(seconds=25)
+    # The daily digest: after a failed attempt, the next may start this much later ...
+    digest_retry_after: timedelta = timedelta(minutes=10)
+    # ... and an attempt not finished by then (its process died) is taken over.
+    digest_post_deadline: timedelta = timedelta(minutes=15)
+
+    @property
+    def root_lease(self) -> timedelta:
+        """One replica posts an incident's root message at a time."""
+        return self.lease
+
+    @property
+    def storm_lease(self) -> timedelta:
+        """One replica starts a route's storm message at a time."""
+        return self.lease / 2
+
+    def with_lease(self, lease: timedelta) -> Timings:
+        return dataclasses.replace(self, lease=lease)
+
+
+DEFAULTS = Timings()
+"""Production timings, for parts built outside the composition root (one-shot commands)."""
