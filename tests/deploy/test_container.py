@@ -27,7 +27,7 @@ from bot.demo.moto_server import free_port
 from bot.demo.slack_api import FakeSlackApi
 from bot.timings import DEFAULTS
 from tests.deploy.conftest import ROOT, Installed
-from tests.support.dockerfile import Dockerfile
+from tests.support.dockerfile import Dockerfile, build_context
 from tests.support.serve_process import ServeProcess
 
 HEALTHCHECK = (
@@ -86,6 +86,19 @@ def test_the_baked_config_keeps_state_in_the_volume(dockerfile: Dockerfile) -> N
     for folder in settings.playbooks.dirs:
         assert folder in run  # created in the image, so it exists without a mount
     assert re.search(rf"chown .*{volume}", run)  # the volume belongs to the user
+
+
+def test_every_copy_finds_its_files_in_the_build_context(
+    dockerfile: Dockerfile, tmp_path: Path
+) -> None:
+    """What each stage COPYs exists and survives .dockerignore (a COPY of an ignored file
+    fails ``docker build``); the context leaves out caches and the dev venv."""
+    for stage in range(dockerfile.stages()):
+        build_context(ROOT, dockerfile.copied_sources(stage), tmp_path / f"stage-{stage}")
+    sent = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")]
+    assert "stage-0/bot/__main__.py" in sent
+    assert "stage-0/playbooks/alb-errors.yaml" in sent
+    assert not [path for path in sent if "__pycache__" in path or ".venv" in path]
 
 
 def test_hadolint_passes() -> None:
