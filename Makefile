@@ -24,6 +24,7 @@ test: $(STAMP)
 	$(VENV)/bin/mypy --strict bot
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/cfn-lint deploy/cloudformation.yaml deploy/cloudformation-role.yaml
+	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/triagebot check playbooks/
 	$(VENV)/bin/pytest -q
 
