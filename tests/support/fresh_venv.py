@@ -31,6 +31,9 @@ _NOT_PACKED = ("INSTALLER", "REQUESTED", "RECORD", "direct_url.json")
 def build_wheel(context: Path, out: Path) -> Path:
     """``pip wheel --no-deps`` of a source tree (the Docker build context), with the dev venv's
     setuptools (no build isolation: nothing is fetched)."""
+    setuptools = metadata.version("setuptools")
+    if int(setuptools.split(".")[0]) < 77:  # pyproject.toml's build-system.requires
+        raise RuntimeError(f"setuptools {setuptools} in the dev venv; the build needs >= 77")
     _run(
         [
             *(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"),
