@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +38,8 @@ def slash_command_body(text: str, *, user: str, channel: str, command: str = "/t
             "text": text,
             "api_app_id": "A0TRIAGE",
             "response_url": "https://hooks.slack.com/commands/T1DC2JH3J/1/x",
-            "trigger_id": "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+            # Slack gives every request its own trigger_id, so no two commands are one request.
+            "trigger_id": f"398738663015.47445629121.{secrets.token_hex(16)}",
         }
     )
 
