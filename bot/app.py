@@ -16,28 +16,29 @@ from bot.alarms.dispatch import AlarmDispatch
 from bot.alarms.ingest import AlarmInbox, default_owner
 from bot.alarms.lookup import lookup_alarm
 from bot.alarms.model import Alarm
-from bot.alarms.sns import CertificateStore, Fetch, SnsVerifier
-from bot.alarms.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
-from bot.alarms.sqs import SqsPoller
 from bot.aws import AwsClients, SessionFactory
 from bot.config import Settings
 from bot.digest.service import DigestService, process_owner
 from bot.errors import ConfigError
 from bot.executor import Executor
-from bot.incidents import Incidents
+from bot.incidents.lifecycle import Incidents
+from bot.ingress.sns import CertificateStore, Fetch, SnsVerifier
+from bot.ingress.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
+from bot.ingress.sqs import SqsPoller
 from bot.loading import load
 from bot.metrics import Metrics
+from bot.outbound.client import ChannelPacer, make_web_client
 from bot.playbooks.catalog import Catalog
-from bot.runs import SlackRuns, TaskTracker
+from bot.runs import SlackRuns
 from bot.server import build_web_app
 from bot.slack.access import AccessPolicy
 from bot.slack.bolt_app import build_bolt_app
-from bot.slack.client import ChannelPacer, make_web_client
 from bot.slack.deps import SlackDeps
 from bot.slack.gate import SlackRequestGate
 from bot.slack.socket_mode import SocketLink
 from bot.steps import default_registry
 from bot.store import Store, open_store
+from bot.tasks import TaskTracker
 from bot.timings import DEFAULTS, Timings
 
 log = logging.getLogger(__name__)

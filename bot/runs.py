@@ -9,7 +9,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +19,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.alarms.model import Alarm
 from bot.executor import Executor
 from bot.metrics import Metrics
+from bot.outbound.client import ChannelPacer
+from bot.outbound.live import LiveMessage
 from bot.playbooks.schema import Playbook
 from bot.render.blocks import full_output
 from bot.results import RunResult, Status, StepResult
-from bot.slack.client import ChannelPacer
-from bot.slack.live import LiveMessage
 from bot.store.base import RunRecord, Store
 from bot.timings import DEFAULTS
 
@@ -46,38 +46,6 @@ class RunRequest:
     thread_ts: str | None = None
     alarm: Alarm | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-
-
-class TaskTracker:
-    """Background tasks the server must finish (or wait for) before it stops."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.accepting = True
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=name or None)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
-    async def drain(self, timeout: float) -> int:
-        """Stop accepting; wait up to ``timeout`` s for tasks in flight; return how many remain."""
-        self.accepting = False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._tasks and loop.time() < deadline:  # tasks may start tasks: wait for those too
-            await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
-        return len(self._tasks)
 
 
 class SlackRuns:

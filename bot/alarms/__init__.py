@@ -1,1 +1,1 @@
-"""Alarm ingestion: SNS and SQS in, one Alarm model out, routed to a playbook."""
+"""Alarms as the bot understands them: the model, parsing, routing, the inbox (no transport)."""

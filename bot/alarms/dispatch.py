@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from bot.alarms.envelope import MalformedMessage
 from bot.alarms.model import Alarm, AlarmSource
 from bot.alarms.parse import parse_notification, unwrap_envelope
-from bot.alarms.sns import MalformedMessage
 
 log = logging.getLogger(__name__)
 

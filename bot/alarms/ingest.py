@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.errors import RetryLater
 from bot.metrics import Metrics
-from bot.runs import TaskTracker
 from bot.store.base import InboxItem, Store
+from bot.tasks import TaskTracker
 from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)

@@ -28,10 +28,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.alarms import reading as r
+from bot.alarms.envelope import MalformedMessage, SnsEnvelope
 from bot.alarms.metric_summary import Query, describe_metric
 from bot.alarms.model import Alarm, AlarmSource
 from bot.alarms.regions import account_from_arn, region_code, region_from_arn
-from bot.alarms.sns import MalformedMessage, SnsEnvelope
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from bot.digest.render import digest_text
 from bot.digest.schedule import local_today
 from bot.digest.service import post_message, upload_chart
 from bot.errors import BotError, ConfigError, UsageError
-from bot.slack.client import make_web_client
+from bot.outbound.client import make_web_client
 
 NO_DIGEST_SECTION = (
     "no [digest] section in the config: add [digest] with a channel (and cron, timezone) to post it"

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from bot.alarms.sns import string_to_sign
+from bot.ingress.sns import string_to_sign
 
 CERT_NAME = "SimpleNotificationService-test.pem"
 CERT_URL = f"https://sns.us-east-1.amazonaws.com/{CERT_NAME}"

@@ -25,7 +25,7 @@ from bot.demo.slack_requests import (
     slash_command_body,
 )
 from bot.demo.sns_signer import Signer
-from bot.incident_messages import ACK_ACTION
+from bot.incidents.messages import ACK_ACTION
 
 
 @dataclass

@@ -13,9 +13,10 @@ from bot.alarms.model import Alarm
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.playbooks.catalog import Catalog
-from bot.runs import SlackRuns, TaskTracker
+from bot.runs import SlackRuns
 from bot.slack.access import AccessPolicy
 from bot.store.base import Store
+from bot.tasks import TaskTracker
 
 # Looks an alarm up by name in AWS, with its current state (None when there is none).
 AlarmLookup = Callable[[str], Awaitable[Alarm | None]]

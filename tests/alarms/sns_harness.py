@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.alarms.sns import Fetch
 from bot.app import TriageApp, build_app
 from bot.config import load_settings
 from bot.demo.moto_server import free_port
 from bot.demo.slack_api import FakeSlackApi, SlackMessage
+from bot.ingress.sns import Fetch
 from tests.alarms.signing import TOPIC, signer
 
 CHANNEL = "C0ALARMS"

@@ -16,8 +16,8 @@ import pytest
 from bot.alarms.ingest import AlarmInbox, holder_is_gone
 from bot.errors import RetryLater
 from bot.metrics import Metrics
-from bot.runs import TaskTracker
 from bot.store.sqlite import SqliteStore
+from bot.tasks import TaskTracker
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import boto3
 
-from bot.alarms.sns import CertificateUnavailable, Fetch
+from bot.ingress.sns import CertificateUnavailable, Fetch
 from tests.alarms.signing import alarm_message
 from tests.alarms.sns_harness import CHANNEL, SnsHarness, start_harness
 

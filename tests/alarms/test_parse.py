@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.alarms.model import Alarm, AlarmSource
 from bot.alarms.parse import parse_notification, unwrap_envelope
-from bot.alarms.sns import MalformedMessage, SnsEnvelope
+from bot.ingress.sns import MalformedMessage, SnsEnvelope
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ALARM = AlarmSource.ALARM

@@ -16,7 +16,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.alarms.reading import timestamp
-from bot.alarms.sns import (
+from bot.demo.sns_signer import Signer, make_certificate, new_signer
+from bot.errors import SignatureInvalid
+from bot.ingress.sns import (
     CertificateNotValid,
     CertificateStore,
     CertificateUnavailable,
@@ -30,8 +32,6 @@ from bot.alarms.sns import (
     fetch_https,
     string_to_sign,
 )
-from bot.demo.sns_signer import Signer, make_certificate, new_signer
-from bot.errors import SignatureInvalid
 from tests.alarms.signing import sns_time
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -522,7 +522,7 @@ async def test_a_stale_message_is_refused_before_the_certificate_is_fetched(
 async def test_valid_cert_logs_nothing(
     store: CertificateStore, signer: Signer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.alarms.sns"):
+    with caplog.at_level(logging.WARNING, logger="bot.ingress.sns"):
         await verify(signer.sign(notification()), store)
     assert caplog.records == []
 

@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 
 from bot.alarms.ingest import AlarmInbox
-from bot.alarms.sns import CertificateStore, SnsVerifier
-from bot.alarms.sns_endpoint import MAX_SNS_BODY, SnsEndpoint
+from bot.ingress.sns import CertificateStore, SnsVerifier
+from bot.ingress.sns_endpoint import MAX_SNS_BODY, SnsEndpoint
 from bot.metrics import Metrics
-from bot.runs import TaskTracker
 from bot.store.sqlite import SqliteStore
+from bot.tasks import TaskTracker
 from tests.alarms.signing import (
     CERT_NAME,
     OTHER_TOPIC,

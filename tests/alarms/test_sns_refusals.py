@@ -21,13 +21,13 @@ from aiohttp.test_utils import TestClient
 from cryptography import x509
 
 from bot.alarms.ingest import AlarmInbox
-from bot.alarms.sns import CertificateStore, SnsVerifier
-from bot.alarms.sns_endpoint import SnsEndpoint
 from bot.demo.sns_signer import Signer, make_certificate
 from bot.errors import SignatureInvalid
+from bot.ingress.sns import CertificateStore, SnsVerifier
+from bot.ingress.sns_endpoint import SnsEndpoint
 from bot.metrics import Metrics
-from bot.runs import TaskTracker
 from bot.store.sqlite import SqliteStore
+from bot.tasks import TaskTracker
 from tests.alarms.signing import OTHER_TOPIC, TOPIC, alarm_message, notification, signer
 from tests.alarms.sns_harness import SnsHarness, sns_harness
 
@@ -238,7 +238,7 @@ async def test_a_stale_message_is_refused_and_logged(
     h = await serve(CertificateStore(tmp_path / "certs", Fetches()), clock=lambda: now)
     old = notification(message_id="stale-1", sent_at=now - timedelta(hours=1, minutes=6))
     recent = notification(message_id="recent-1", sent_at=now - timedelta(minutes=59))
-    with caplog.at_level(logging.WARNING, logger="bot.alarms.sns_endpoint"):
+    with caplog.at_level(logging.WARNING, logger="bot.ingress.sns_endpoint"):
         assert await h.post(signer().body(old)) == 403
     assert "older than sns.max_age" in caplog.text
     assert await h.store.inbox_get("stale-1") is None

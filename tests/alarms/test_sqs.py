@@ -17,13 +17,13 @@ import boto3
 import pytest
 
 from bot.alarms.ingest import AlarmInbox
-from bot.alarms.sns import CertificateStore, SnsVerifier
-from bot.alarms.sqs import SqsPoller, queue_region, sns_envelope
 from bot.aws import AwsClients
 from bot.config import AwsSettings
+from bot.ingress.sns import CertificateStore, SnsVerifier
+from bot.ingress.sqs import SqsPoller, queue_region, sns_envelope
 from bot.metrics import Metrics
-from bot.runs import TaskTracker
 from bot.store.sqlite import SqliteStore
+from bot.tasks import TaskTracker
 from tests.alarms.signing import (
     OTHER_TOPIC,
     TOPIC,

@@ -21,11 +21,11 @@ from bot.config import AccessSettings, AlarmSettings, AwsSettings, Settings, Sla
 from bot.demo.slack_api import FakeSlackApi, SlackMessage
 from bot.demo.slack_model import blocks_text
 from bot.executor import Executor
-from bot.incidents import Incidents
+from bot.incidents.lifecycle import Incidents
 from bot.metrics import Metrics
+from bot.outbound.client import ChannelPacer
 from bot.playbooks.catalog import load_catalog
 from bot.runs import SlackRuns
-from bot.slack.client import ChannelPacer
 from bot.steps import default_registry
 from bot.store.sqlite import SqliteStore
 

@@ -10,9 +10,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.demo.slack_api import FakeSlackApi
 from bot.metrics import Metrics
+from bot.outbound.client import ChannelPacer
+from bot.outbound.live import LiveMessage
 from bot.results import RunResult, Status, StepResult
-from bot.slack.client import ChannelPacer
-from bot.slack.live import LiveMessage
 from tests.render.runs import make_run
 
 CHANNEL = "C0LIVE"

@@ -7,8 +7,8 @@ import dataclasses
 import json
 from datetime import datetime
 
-from bot import incident_messages as msg
 from bot.alarms.model import Alarm, AlarmSource
+from bot.incidents import messages as msg
 
 
 @dataclasses.dataclass(frozen=True)

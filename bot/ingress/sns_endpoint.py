@@ -1,6 +1,6 @@
 """``POST /sns``: the Amazon SNS HTTP(S) subscription endpoint.
 
-Every message is verified before anything else (``bot.alarms.sns.SnsVerifier``: topic and age
+Every message is verified before anything else (``bot.ingress.sns.SnsVerifier``: topic and age
 first, then certificate and signature). Answers, and why:
 
 - 200: a Notification durably recorded in the inbox (or recorded before: a duplicate); a
@@ -30,7 +30,8 @@ import aiohttp
 from aiohttp import web
 
 from bot.alarms.ingest import AlarmInbox
-from bot.alarms.sns import (
+from bot.errors import SignatureInvalid
+from bot.ingress.sns import (
     CertificateUnavailable,
     MalformedMessage,
     SnsEnvelope,
@@ -39,7 +40,6 @@ from bot.alarms.sns import (
     check_subscribe_url,
     refusal_outcome,
 )
-from bot.errors import SignatureInvalid
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -39,14 +39,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.alarms.ingest import AlarmInbox
-from bot.alarms.sns import (
+from bot.aws import AwsClients
+from bot.errors import SignatureInvalid
+from bot.ingress.sns import (
     MESSAGE_TYPES,
     MalformedMessage,
     SnsVerifier,
     refusal_outcome,
 )
-from bot.aws import AwsClients
-from bot.errors import SignatureInvalid
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)

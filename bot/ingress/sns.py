@@ -2,7 +2,7 @@
 
 SNS signs a fixed list of the message's fields (``string_to_sign``) with the private key of the
 certificate at ``SigningCertURL``: SignatureVersion 1 is SHA1withRSA, 2 is SHA256withRSA. The
-certificate URL must point at SNS itself; certificates come from ``bot.alarms.sns_certs``.
+certificate URL must point at SNS itself; certificates come from ``bot.ingress.sns_certs``.
 
 ``SnsVerifier`` checks, cheapest first, so that a forged message costs no outbound request:
 the shape and the signature fields, the certificate URL, the topic (``sns.topic_arns``), the
@@ -21,16 +21,18 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from bot.alarms.envelope import MalformedMessage, SnsEnvelope
 from bot.alarms.reading import timestamp
-from bot.alarms.sns_certs import (
+from bot.errors import SignatureInvalid
+from bot.ingress.sns_certs import (
     CertificateStore,
     CertificateUnavailable,
     Fetch,
@@ -38,7 +40,6 @@ from bot.alarms.sns_certs import (
     check_subscribe_url,
     fetch_https,
 )
-from bot.errors import BotError, SignatureInvalid
 
 __all__ = [
     "CONFIRMATION_KEYS",
@@ -94,10 +95,6 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 Clock = Callable[[], datetime]
 
 
-class MalformedMessage(BotError):
-    """The body is not an SNS message (not JSON, not an object, a required field missing)."""
-
-
 class TopicNotAllowed(SignatureInvalid):
     """The message names a topic outside ``sns.topic_arns``."""
 
@@ -122,40 +119,6 @@ def refusal_outcome(error: SignatureInvalid) -> str:
     if isinstance(error, CertificateUnavailable):
         return "certificate_unavailable"
     return "bad_signature"
-
-
-class SnsEnvelope(BaseModel):
-    """A verified SNS message as received over HTTP, from Lambda or from SQS.
-
-    ``extra="ignore"`` on purpose: SNS adds fields over time and must not be refused for it.
-    Both key casings are accepted (HTTP bodies say ``SigningCertURL``, Lambda records
-    ``SigningCertUrl``).
-    """
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    type: Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"] = Field(
-        alias="Type"
-    )
-    message_id: str = Field(alias="MessageId")
-    topic_arn: str = Field(alias="TopicArn")
-    subject: str | None = Field(default=None, alias="Subject")
-    message: str = Field(alias="Message")
-    timestamp: str = Field(alias="Timestamp")
-    signature_version: str = Field(alias="SignatureVersion")
-    signature: str = Field(alias="Signature")
-    signing_cert_url: str = Field(
-        validation_alias=AliasChoices("SigningCertURL", "SigningCertUrl", "signing_cert_url")
-    )
-    subscribe_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("SubscribeURL", "subscribe_url")
-    )
-    unsubscribe_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("UnsubscribeURL", "UnsubscribeUrl", "unsubscribe_url"),
-    )
-    token: str | None = Field(default=None, alias="Token")
-    message_attributes: dict[str, Any] = Field(default_factory=dict, alias="MessageAttributes")
 
 
 def string_to_sign(envelope: Mapping[str, Any]) -> bytes:

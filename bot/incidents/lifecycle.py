@@ -17,7 +17,7 @@ the key's latest incident: what the root shows when a button edits it, and what 
 against) and ``incident-storm:<route>`` (a route's storm message and the alarms listed in it).
 The first changes only by compare-and-set (``schedule_cas``), re-read on conflict, so that
 replicas writing at once never move it back. Storm messages and their record are
-``bot/incident_storm.py``.
+``bot/incidents/storm.py``.
 
 Storms are counted per route, and a route is named ``<channel>/<playbook>``: alarms that land
 on the same playbook in the same channel are one storm, whichever ``[[routes]]`` entry matched.
@@ -39,21 +39,21 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import incident_messages as msg
 from bot.alarms.model import Alarm, AlarmSource
 from bot.alarms.routing import RouteDecision, route
 from bot.aws import AwsClients
 from bot.config import Settings
 from bot.errors import BotError, RetryLater
-from bot.incident_chart import alarm_chart_png, chart_filename, fetch_alarm_metric
-from bot.incident_records import alarm_from_json, alarm_to_json
-from bot.incident_storm import StormMessages
+from bot.incidents import messages as msg
+from bot.incidents.chart import alarm_chart_png, chart_filename, fetch_alarm_metric
+from bot.incidents.records import alarm_from_json, alarm_to_json
+from bot.incidents.storm import StormMessages
 from bot.metrics import Metrics
+from bot.outbound.client import ChannelPacer
 from bot.playbooks.catalog import Catalog
 from bot.playbooks.params import resolve_params
 from bot.runs import RunRequest, SlackRuns
 from bot.slack.access import AccessPolicy
-from bot.slack.client import ChannelPacer
 from bot.store.base import Incident, Store
 from bot.timings import DEFAULTS, Timings
 

@@ -19,9 +19,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
+from bot.outbound.client import ChannelPacer
 from bot.render.blocks import full_output, needs_file, run_blocks, run_fallback_text
 from bot.results import RunResult
-from bot.slack.client import ChannelPacer
 from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import incident_messages as msg
 from bot.alarms.model import Alarm
 from bot.config import Settings
 from bot.errors import RetryLater
-from bot.incident_records import StormRecord
+from bot.incidents import messages as msg
+from bot.incidents.records import StormRecord
 from bot.store.base import Incident, Store
 
 log = logging.getLogger(__name__)

@@ -118,7 +118,7 @@ class CertificateStore:
     Files are named like the URL's last path segment
     (``SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem``). Certificates read or
     fetched are kept in memory, at most ``max_cached`` of them. Whether a certificate is within
-    its validity is for the verifier to judge, at each message (``bot.alarms.sns``).
+    its validity is for the verifier to judge, at each message (``bot.ingress.sns``).
     """
 
     def __init__(

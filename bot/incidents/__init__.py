@@ -1,0 +1,1 @@
+"""Alarm → Slack thread: the incident lifecycle, storms, their records, messages and chart."""
