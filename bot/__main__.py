@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.config import Settings, config_path, load_settings
 from bot.errors import BotError, UsageError
@@ -89,18 +90,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import commands
+# Each verb's module, imported only when that verb runs: `check` and `steps` never pay for the
+# Slack app, the HTTP server, matplotlib or the demo's parts.
+_VERBS = {
+    "serve": ("bot.commands.serve", "serve"),
+    "demo": ("bot.commands.demo", "demo"),
+    "run": ("bot.commands.run", "run"),
+    "check": ("bot.commands.check", "check"),
+    "digest": ("bot.commands.digest", "digest"),
+    "iam-policy": ("bot.commands.info", "iam_policy"),
+    "steps": ("bot.commands.info", "steps"),
+}
 
-    handler = {
-        "serve": commands.serve,
-        "demo": commands.demo,
-        "run": commands.run,
-        "check": commands.check,
-        "digest": commands.digest,
-        "iam-policy": commands.iam_policy,
-        "steps": commands.steps,
-    }[args.verb]
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    module, name = _VERBS[args.verb]
+    handler: Callable[[argparse.Namespace, Settings], Awaitable[int]] = getattr(
+        importlib.import_module(module), name
+    )
     return await handler(args, settings)
 
 
