@@ -1,32 +1,40 @@
 """AWS access: one client per (account, region, service), built once; calls off the event loop.
 
 Every boto3 call in the bot goes through ``AwsClients.call`` / ``paginate``: they run on a
-thread pool sized for the run's concurrency, use botocore's standard retry mode, and rate-limit
-the APIs whose hard limits a playbook would otherwise hit (CloudTrail LookupEvents: 2/s).
+thread pool sized for the run's concurrency (``bot.aws_pool``), use botocore's standard retry
+mode, and rate-limit the APIs whose hard limits a playbook would otherwise hit (CloudTrail
+LookupEvents: 2/s). Calls are bounded: connect and read timeouts from ``Timings``, and inside
+``AwsClients.deadline(...)`` (a step's timeout) no call outlives the deadline
+(``bot.aws_deadline``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 from botocore.session import get_session
 
 from bot.account_regions import outside_regions
+from bot.aws_deadline import BudgetHooks, CallAbandoned, CallBudget, NotApiReply
+from bot.aws_pool import CallPool
 from bot.config import AwsAccount, AwsSettings
-from bot.errors import StepError
-from bot.timings import DEFAULTS
+from bot.errors import NO_CREDENTIALS, StepError
+from bot.timings import DEFAULTS, Timings
+
+T = TypeVar("T")
 
 # Requests per second that AWS documents as a hard per-account, per-region limit.
 RATE_LIMITS: Mapping[tuple[str, str], float] = {("cloudtrail", "lookup_events"): 2.0}
@@ -130,7 +138,10 @@ SessionFactory = Callable[[], boto3.Session]
 
 
 class AwsClients:
-    """Builds and caches clients; runs their calls on a dedicated thread pool."""
+    """Builds and caches clients; runs their calls on a dedicated thread pool.
+
+    ``timings`` bounds every call (attempts, connect and read timeouts, threads);
+    ``max_workers`` and ``max_attempts`` override its values when given."""
 
     def __init__(
         self,
@@ -138,17 +149,32 @@ class AwsClients:
         *,
         endpoint_url: str | None = None,
         session_factory: SessionFactory | None = None,
-        max_workers: int = 32,
-        max_attempts: int = DEFAULTS.aws_max_attempts,
+        timings: Timings = DEFAULTS,
+        max_workers: int | None = None,
+        max_attempts: int | None = None,
     ) -> None:
         self._settings = settings
         self._endpoint_url = endpoint_url or None
         self._session_factory = session_factory or (
             lambda: boto3.Session(botocore_session=get_session())
         )
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aws")
-        retries = {"mode": "standard", "total_max_attempts": max_attempts}  # throttling, 5xx
-        self._config = Config(retries=retries, max_pool_connections=max_workers)  # type: ignore[arg-type]
+        workers = max_workers or timings.aws_max_workers
+        self._pool = CallPool(workers, name="aws")
+        self._read_timeout = timings.aws_read_timeout.total_seconds()
+        retries = {  # throttling, 5xx, dropped connections
+            "mode": "standard",
+            "total_max_attempts": max_attempts or timings.aws_max_attempts,
+        }
+        self._config = Config(
+            retries=retries,  # type: ignore[arg-type]
+            connect_timeout=timings.aws_connect_timeout.total_seconds(),
+            read_timeout=self._read_timeout,
+            # Abandoned calls' threads finish alongside new ones: room for both.
+            max_pool_connections=2 * workers,
+        )
+        self._hooks = BudgetHooks()
+        self._deadline: ContextVar[float | None] = ContextVar("aws_deadline", default=None)
+        self._in_flight: set[CallBudget] = set()
         self._lock = threading.Lock()
         self._sessions: dict[str | None, boto3.Session] = {}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
@@ -169,6 +195,18 @@ class AwsClients:
     def target(self, region: str | None = None, account: str | None = None) -> Target:
         return Target(region=region or self._settings.region, account=account)
 
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Calls made in this block (and in tasks it starts) end within ``seconds``: every
+        attempt, retry and backoff of theirs fits in it. Blocks nest; the sooner one wins."""
+        when = time.monotonic() + seconds
+        outer = self._deadline.get()
+        token = self._deadline.set(when if outer is None else min(outer, when))
+        try:
+            yield
+        finally:
+            self._deadline.reset(token)
+
     def client(self, service: str, target: Target) -> Any:
         """The cached client for ``service`` at ``target``; built on first use (thread-safe)."""
         if target.account is not None:
@@ -186,6 +224,7 @@ class AwsClients:
                     endpoint_url=self._endpoint_url,
                     config=self._config,
                 )
+                self._hooks.install(client.meta.events)
                 self._clients[key] = client
             return client
 
@@ -197,11 +236,18 @@ class AwsClients:
         stats: CallStats | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Call ``client.<method>(**kwargs)`` off the event loop and return the parsed response."""
+        """Call ``client.<method>(**kwargs)`` off the event loop and return the parsed response.
+
+        Inside ``deadline(...)`` the call ends by the deadline; cancelled (a step timed out),
+        it is abandoned: no further attempt, and its thread no longer counts."""
         await self._throttle(service, method, target)
-        loop = asyncio.get_running_loop()
-        bound = functools.partial(self._call_sync, service, method, target, kwargs)
-        response: dict[str, Any] = await loop.run_in_executor(self._pool, bound)
+        # A long poll (SQS WaitTimeSeconds) may legitimately wait that long for its reply.
+        wait = kwargs.get("WaitTimeSeconds")
+        read_timeout = self._read_timeout + (wait if isinstance(wait, int | float) else 0)
+        budget = CallBudget(read_timeout=read_timeout, deadline=self._deadline.get())
+        response = await self._in_pool(
+            budget, self._call_sync, service, method, target, kwargs, budget
+        )
         if stats is not None:
             stats.record(response)
         return response
@@ -217,9 +263,8 @@ class AwsClients:
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Up to ``max_pages`` pages of a paginated operation, each page one rate-limited call."""
-        client = await asyncio.get_running_loop().run_in_executor(
-            self._pool, self.client, service, target
-        )
+        budget = CallBudget(read_timeout=self._read_timeout)
+        client = await self._in_pool(budget, self.client, service, target)
         if not client.can_paginate(method):
             return [await self.call(service, method, target, stats, **kwargs)]
         paginator = client.get_paginator(method)
@@ -241,23 +286,62 @@ class AwsClients:
         return pages
 
     def close(self) -> None:
+        """No new calls; calls in flight make no further attempt (their threads end with the
+        attempt under way, and never hold up the process's exit)."""
+        with self._lock:
+            for budget in self._in_flight:
+                budget.abandoned = True
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _call_sync(
-        self, service: str, method: str, target: Target, kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        client = self.client(service, target)
+    async def _in_pool(self, budget: CallBudget, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the pool; abandoned (no more attempts) when the caller gives up."""
+        with self._lock:
+            self._in_flight.add(budget)
+        future = self._pool.submit(fn, *args)
         try:
-            result: dict[str, Any] = getattr(client, method)(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise StepError(
-                describe_client_error(exc, service, method),
-                aws_code=str(error.get("Code", "")),
-                aws_message=str(error.get("Message", "")).strip(),
-            ) from exc
-        except BotoCoreError as exc:
-            raise StepError(f"`{iam_action(service, method)}` failed: {exc}") from exc
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            budget.abandoned = True
+            self._pool.abandon(future)
+            raise
+        finally:
+            with self._lock:
+                self._in_flight.discard(budget)
+
+    def _call_sync(
+        self,
+        service: str,
+        method: str,
+        target: Target,
+        kwargs: Mapping[str, Any],
+        budget: CallBudget,
+    ) -> dict[str, Any]:
+        action = iam_action(service, method)
+        with self._hooks.applied(budget):
+            client = self.client(service, target)
+            try:
+                result: dict[str, Any] = getattr(client, method)(**kwargs)
+            except ClientError as exc:
+                if budget.web_page:  # a 5xx page, still a page after botocore's retries
+                    raise StepError(f"`{action}` failed: {budget.not_api_format()}") from exc
+                error = exc.response.get("Error", {})
+                raise StepError(
+                    describe_client_error(exc, service, method),
+                    aws_code=str(error.get("Code", "")),
+                    aws_message=str(error.get("Message", "")).strip(),
+                ) from exc
+            except NotApiReply as exc:
+                raise StepError(f"`{action}` failed: {exc}") from exc
+            except CallAbandoned as exc:
+                raise StepError(f"`{action}` got no answer from AWS in time ({exc}).") from exc
+            except NoCredentialsError as exc:
+                raise StepError(NO_CREDENTIALS, aws_code="NoCredentials") from exc
+            except BotoCoreError as exc:
+                raise StepError(f"`{action}` failed: {exc}") from exc
+            except (ResponseParserError, KeyError, ValueError, TypeError) as exc:
+                if not budget.status:  # no reply was read: not a reply's fault
+                    raise
+                raise StepError(f"`{action}` failed: {budget.not_api_format()}") from exc
         return result
 
     async def _throttle(self, service: str, method: str, target: Target) -> None:
@@ -294,6 +378,7 @@ class AwsClients:
             endpoint_url=self._endpoint_url,
             config=self._config,
         )
+        self._hooks.install(sts.meta.events)
 
         def fetch() -> dict[str, str]:
             args: dict[str, Any] = {

@@ -67,6 +67,18 @@ class StepError(BotError):
         self.aws_message = aws_message
 
 
+NO_CREDENTIALS = "No AWS credentials: there were none to sign the request with."
+"""What a step says when botocore found no credentials (``triagebot run`` then says how to
+provide them, once: ``CREDENTIALS_HINT``)."""
+
+CREDENTIALS_HINT = (
+    "Give the bot AWS credentials in one of the ways boto3 looks for them: a profile "
+    "(`aws configure`, or `aws configure sso`, then `AWS_PROFILE=name`), the variables "
+    "`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), or an "
+    "instance, task or pod role where it runs in AWS."
+)
+
+
 class SignatureInvalid(BotError):
     """A request's signature did not verify."""
 

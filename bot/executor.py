@@ -1,6 +1,7 @@
 """Runs one playbook: steps concurrently as their ``needs`` allow, each under its own timeout,
 the whole run under the playbook's deadline. A step's failure becomes that step's result; the
-run itself never raises because of a step.
+run itself never raises because of a step. The same deadlines bound the step's AWS calls
+(``AwsClients.deadline``): a call never outlives the step that made it.
 """
 
 from __future__ import annotations
@@ -125,10 +126,11 @@ class _Run:
 
     async def execute(self) -> RunResult:
         notifier = asyncio.create_task(self._notify_loop()) if self.on_update else None
-        tasks = [
-            asyncio.create_task(self._step(spec), name=f"{self.run_id}:{spec.id}")
-            for spec in self.playbook.steps
-        ]
+        with self.aws.deadline(self.playbook.timeout.total_seconds()):  # the steps inherit it
+            tasks = [
+                asyncio.create_task(self._step(spec), name=f"{self.run_id}:{spec.id}")
+                for spec in self.playbook.steps
+            ]
         try:
             _, pending = await asyncio.wait(tasks, timeout=self.playbook.timeout.total_seconds())
             for task in pending:
@@ -277,10 +279,12 @@ class _Run:
         self.started[spec.id] = time.perf_counter()
         self.stats[spec.id] = context.stats
         self._set(spec.id, _plain(spec, Status.RUNNING, ""))
-        timer = asyncio.timeout(spec.timeout.total_seconds())
+        seconds = spec.timeout.total_seconds()
+        timer = asyncio.timeout(seconds)
         try:
-            async with timer:
-                output = await step_type.run(context, params)
+            with self.aws.deadline(seconds):
+                async with timer:
+                    output = await step_type.run(context, params)
         except TimeoutError:
             if not timer.expired():
                 raise

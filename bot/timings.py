@@ -40,8 +40,23 @@ class Timings:
     slack_backoff: timedelta = timedelta(seconds=0.5)
     # A run's live message is edited at most this often (changes in between are coalesced).
     live_edit_interval: timedelta = timedelta(seconds=1)
-    # AWS calls: botocore standard retries, this many attempts in all (throttling, 5xx).
+    # Slack's pace (bot.outbound): posts per second per channel, and the workspace's budget of
+    # message edits per minute (chat.update is Tier 3, shared by every message the app edits).
+    slack_posts_per_second: float = 1.0
+    slack_edits_per_minute: float = 50.0
+    # AWS calls: botocore standard retries, this many attempts in all (throttling, 5xx) ...
     aws_max_attempts: int = 5
+    # ... each attempt connecting within this, and reading within this (a long poll's wait is
+    # added to it). Under a deadline (a step's timeout, the playbook's) every attempt reads
+    # for at most the time left, and none starts once it has passed.
+    aws_connect_timeout: timedelta = timedelta(seconds=3)
+    aws_read_timeout: timedelta = timedelta(seconds=20)
+    # AWS calls in flight at once; a call abandoned at its deadline makes room at once.
+    aws_max_workers: int = 32
+    # GET /healthz: a store check (a real write) is reused for this long; Slack's auth.test
+    # is asked this often.
+    health_cache: timedelta = timedelta(seconds=1)
+    slack_auth_interval: timedelta = timedelta(minutes=1)
     # On SIGTERM: how long runs and alarms in flight may take to finish before the exit.
     drain: timedelta = timedelta(seconds=25)
     # The daily digest: after a failed attempt, the next may start this much later ...
