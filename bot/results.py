@@ -39,6 +39,65 @@ class Finding:
     severity: Severity = Severity.INFO
 
 
+class EvidenceKind(StrEnum):
+    """What a step looked for, so that finding nothing can be said too."""
+
+    CHANGES = "changes"  # write calls, stack updates, deployments, scaling, config updates
+    HEALTH = "health"  # AWS Health events
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something changed: who did what to which resources, and when. Steps that read change
+    records (CloudTrail, stack events, deployments, scaling activities) mark each one.
+    ``resources`` are names, ids or ARNs as AWS gave them; ``detail`` a few words on what
+    changed (``memory 512 → 256 MB``)."""
+
+    at: datetime
+    action: str  # ModifyTargetGroup, UpdateStack, deployment, ...
+    resources: tuple[str, ...]
+    who: str = ""  # principal (role/session, user); empty when AWS does not say
+    detail: str = ""
+    failed: bool = False  # the call or the deployment did not go through
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """Something is wrong with some resources: why, and since when (None: not known, at the
+    latest since the alarm). ``what`` reads after "since then", e.g. ``2 of 3 targets fail
+    health checks with 404``. ``service`` is the AWS Health name of the service it is in."""
+
+    what: str
+    resources: tuple[str, ...]
+    since: datetime | None = None
+    service: str = ""
+
+
+@dataclass(frozen=True)
+class AwsIssue:
+    """An AWS Health event: AWS itself has (or will have) trouble with a service in a region."""
+
+    service: str  # as Health names it: ELASTICLOADBALANCING, EC2, LAMBDA, ...
+    region: str  # a region code, or "global"
+    event: str  # the event type code
+    since: datetime | None = None
+    status: str = "open"  # open | upcoming
+    category: str = "issue"  # issue | scheduledChange | accountNotification | investigation
+
+
+@dataclass(frozen=True)
+class Searched:
+    """A step looked for changes (or Health events) from ``since`` on; ``complete`` is false when
+    it could not look everywhere (no Health subscription, a truncated listing)."""
+
+    kind: EvidenceKind
+    since: datetime | None = None
+    complete: bool = True
+
+
+Evidence = Change | Symptom | AwsIssue | Searched
+
+
 @dataclass(frozen=True)
 class Table:
     """Rows to show as a table (Logs Insights rows, unhealthy targets, ...)."""
@@ -69,6 +128,7 @@ class StepOutput:
     tables: tuple[Table, ...] = ()
     series: tuple[Series, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
+    evidence: tuple[Evidence, ...] = ()  # what the correlator (bot.correlate) reads
 
 
 @dataclass(frozen=True)
@@ -86,6 +146,7 @@ class StepResult:
     duration_s: float = 0.0
     attempts: int = 0  # AWS requests made, retries included
     retries: int = 0  # of those, how many were retries (throttling, 5xx)
+    evidence: tuple[Evidence, ...] = ()
 
     @classmethod
     def from_output(
@@ -107,6 +168,7 @@ class StepResult:
             tables=output.tables,
             series=output.series,
             data=output.data,
+            evidence=output.evidence,
             duration_s=duration_s,
             attempts=attempts,
             retries=retries,

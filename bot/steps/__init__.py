@@ -12,7 +12,9 @@ def default_registry() -> Registry:
         cloudformation,
         cloudtrail,
         cloudwatch,
+        codedeploy,
         ec2,
+        ecs,
         elbv2,
         health,
         iam,
@@ -20,6 +22,7 @@ def default_registry() -> Registry:
         logs,
         quotas,
         rds,
+        route53,
         sts,
     )
 
@@ -38,6 +41,9 @@ def default_registry() -> Registry:
         cloudformation,
         iam,
         quotas,
+        ecs,
+        route53,
+        codedeploy,
     ):
         for step in module.STEPS:
             registry.add(step)

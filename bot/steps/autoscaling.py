@@ -9,7 +9,7 @@ from pydantic import Field
 
 from bot.durations import Duration, format_duration
 from bot.errors import StepError
-from bot.results import Finding, Severity, Status, StepOutput, Table
+from bot.results import Change, Evidence, Finding, Severity, Status, StepOutput, Symptom, Table
 from bot.steps.base import StepContext, StepParams, step
 from bot.steps.support import required
 
@@ -153,6 +153,7 @@ def _report(
                 for i in bad
             ],
             "failed_activities": len(failed),
+            "at_max": desired >= maximum > 0,
             "activities": [
                 {
                     "status": a["StatusCode"],
@@ -163,7 +164,48 @@ def _report(
                 for a in activities
             ],
         },
+        evidence=_evidence(name, asg, activities, in_service, unhealthy),
     )
+
+
+def _evidence(
+    name: str,
+    asg: dict[str, Any],
+    activities: list[dict[str, Any]],
+    in_service: int,
+    unhealthy: list[dict[str, Any]],
+) -> tuple[Evidence, ...]:
+    """Too few or sick instances, a group that cannot grow, and instances taken away (a
+    scale-in can cause trouble; a scale-out answers it, so it is no suspect)."""
+    desired, maximum = asg["DesiredCapacity"], asg["MaxSize"]
+    resources = (name, str(asg.get("AutoScalingGroupARN", "")))
+    found: list[Evidence] = []
+    if in_service < desired:
+        found.append(
+            Symptom(f"only {in_service} of {desired} desired instances are in service", resources)
+        )
+    if unhealthy:
+        ids = tuple(i["InstanceId"] for i in unhealthy)
+        count = len(ids)
+        found.append(
+            Symptom(f"{count} instance{'s' if count != 1 else ''} unhealthy", resources + ids)
+        )
+    if desired >= maximum > 0:
+        found.append(
+            Symptom(f"Auto Scaling group `{name}` is at its maximum size ({maximum})", resources)
+        )
+    for activity in activities:
+        description = str(activity.get("Description", ""))
+        if description.startswith("Terminating") and activity["StatusCode"] == "Successful":
+            found.append(
+                Change(
+                    at=activity["StartTime"],
+                    action="scale-in",
+                    resources=resources,
+                    detail=description,
+                )
+            )
+    return tuple(found)
 
 
 def _tables(instances: list[dict[str, Any]], activities: list[dict[str, Any]]) -> tuple[Table, ...]:

@@ -9,7 +9,16 @@ from typing import Any
 from pydantic import Field
 
 from bot.durations import Duration, format_duration
-from bot.results import Finding, Severity, Status, StepOutput, Table
+from bot.results import (
+    Change,
+    EvidenceKind,
+    Finding,
+    Searched,
+    Severity,
+    Status,
+    StepOutput,
+    Table,
+)
 from bot.steps.base import StepContext, StepParams, step
 
 # Every status but DELETE_COMPLETE: ListStacks otherwise returns deleted stacks for 90 days.
@@ -103,6 +112,7 @@ async def stack_events(ctx: StepContext, params: StackEventsParams) -> StepOutpu
         return StepOutput(
             summary=f"No stack was created or updated in the last {window}.",
             data={"stacks": [], "failures": [], "failed": 0, "troubled": 0},
+            evidence=(Searched(EvidenceKind.CHANGES, since=since),),
         )
     histories = await asyncio.gather(
         *(_events(ctx, s["StackId"], since, params.max_events) for s in stacks)
@@ -175,6 +185,30 @@ async def stack_events(ctx: StepContext, params: StackEventsParams) -> StepOutpu
             "failed": len(failures),
             "troubled": len(bad),
         },
+        evidence=(
+            Searched(EvidenceKind.CHANGES, since=since),
+            *(
+                _change(stack, events, since)
+                for stack, events in zip(stacks, histories, strict=True)
+                if _changed(stack) >= since
+            ),
+        ),
+    )
+
+
+def _change(stack: dict[str, Any], events: list[dict[str, Any]], since: datetime) -> Change:
+    """A stack update as the correlator reads it: the stack and the resources it touched
+    within the window (by physical id: the names other steps see)."""
+    touched = dict.fromkeys(
+        str(e["PhysicalResourceId"])
+        for e in events
+        if e.get("PhysicalResourceId") and e["Timestamp"] >= since
+    )
+    return Change(
+        at=_changed(stack),
+        action="stack update" if stack.get("LastUpdatedTime") else "stack creation",
+        resources=(stack["StackName"], stack["StackId"], *touched),
+        detail=stack["StackStatus"],
     )
 
 

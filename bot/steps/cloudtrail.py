@@ -10,9 +10,10 @@ from typing import Any
 
 from pydantic import Field
 
+from bot import results
 from bot.alarms.model import Alarm
 from bot.durations import Duration, format_duration
-from bot.results import Finding, Severity, Status, StepOutput, Table
+from bot.results import EvidenceKind, Finding, Searched, Severity, Status, StepOutput, Table
 from bot.steps.base import StepContext, StepParams, step
 
 MAX_PAGES = 5
@@ -49,6 +50,19 @@ class Change:
     resources: tuple[str, ...]
     error: str
     related: bool  # touches a resource named in the alarm
+    mentioned: tuple[str, ...] = ()  # the alarm's names it mentions
+
+    def evidence(self) -> results.Change:
+        """The change as the correlator reads it: the alarm's names it mentions count as
+        resources it touches (a call may name them only in its request)."""
+        extra = tuple(m for m in self.mentioned if m not in self.resources)
+        return results.Change(
+            at=self.time,
+            action=self.event,
+            resources=self.resources + extra,
+            who=self.who,
+            failed=bool(self.error),
+        )
 
     def as_data(self) -> dict[str, Any]:
         return {
@@ -104,10 +118,12 @@ async def recent_changes(ctx: StepContext, params: RecentChangesParams) -> StepO
     if params.resource:
         window += f" mentioning `{params.resource}`"
     truncated = len(pages) == MAX_PAGES and bool(pages[-1].get("NextToken"))
+    searched = Searched(EvidenceKind.CHANGES, since=start, complete=not truncated)
     if not changes:
         return StepOutput(
             summary=f"No write API calls recorded by CloudTrail in {window}.",
             data={"count": 0, "related": 0, "failed": 0, "principals": 0, "events": []},
+            evidence=(searched,),
         )
     shown = changes[: params.max_events]
     related = [c for c in changes if c.related]
@@ -124,6 +140,7 @@ async def recent_changes(ctx: StepContext, params: RecentChangesParams) -> StepO
             "principals": len({c.who for c in changes}),
             "events": [c.as_data() for c in shown],
         },
+        evidence=(searched, *(c.evidence() for c in shown)),
     )
 
 
@@ -188,6 +205,7 @@ def _change(raw: dict[str, Any], terms: Iterable[str]) -> Change:
         ),
         error=error,
         related=any(term in haystack for term in terms),
+        mentioned=tuple(term for term in terms if term in haystack),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from bot.errors import StepError
-from bot.results import Finding, Severity, Status, StepOutput, Table
+from bot.results import Finding, Severity, Status, StepOutput, Symptom, Table
 from bot.steps.base import StepContext, StepParams, step
 from bot.steps.ec2_network import (
     Check,
@@ -70,6 +70,7 @@ async def instance_status(ctx: StepContext, params: InstanceStatusParams) -> Ste
     if not statuses:
         raise StepError(f"No instance status for {', '.join(ids)} in {ctx.target.region}.")
     findings: list[Finding] = []
+    symptoms: list[Symptom] = []
     rows = []
     problems = 0
     for status in sorted(statuses, key=lambda s: s["InstanceId"]):
@@ -77,6 +78,7 @@ async def instance_status(ctx: StepContext, params: InstanceStatusParams) -> Ste
         findings += found
         problems += bool(found)
         rows.append(row)
+        symptoms += _symptoms(status)
     count = len(statuses)
     running = sum(1 for s in statuses if s["InstanceState"]["Name"] == "running")
     summary = f"{running} of {count} instance{'s' if count != 1 else ''} running"
@@ -111,7 +113,31 @@ async def instance_status(ctx: StepContext, params: InstanceStatusParams) -> Ste
                 for r in rows
             ],
         },
+        evidence=tuple(symptoms),
     )
+
+
+def _symptoms(status: dict[str, Any]) -> list[Symptom]:
+    """A stopped instance or a failing status check, since when AWS says it is impaired."""
+    instance_id = status["InstanceId"]
+    state = status["InstanceState"]["Name"]
+    found = []
+    if state != "running":
+        found.append(Symptom(f"instance {instance_id} is {state}", (instance_id,), service="EC2"))
+    for label in ("System", "Instance"):
+        check = status.get(f"{label}Status", {})
+        if check.get("Status") != "impaired":
+            continue
+        since = [d["ImpairedSince"] for d in check.get("Details", []) if d.get("ImpairedSince")]
+        found.append(
+            Symptom(
+                f"instance {instance_id} fails its {label.lower()} status check",
+                (instance_id,),
+                since=min(since) if since else None,
+                service="EC2",
+            )
+        )
+    return found
 
 
 def _assess(status: dict[str, Any]) -> tuple[list[Finding], tuple[str, ...]]:
@@ -263,6 +289,18 @@ async def reachability(ctx: StepContext, params: ReachabilityParams) -> StepOutp
             for c in checks
         ),
         data={"reachable": not failed, "checks": [c.as_data() for c in checks]},
+        evidence=(
+            (
+                Symptom(
+                    f"{params.protocol} {params.port} to {instance_id} is blocked "
+                    f"({failed[0].name} fails)",
+                    tuple(r for r in (instance_id, *group_ids, subnet_id) if r),
+                    service="EC2",
+                ),
+            )
+            if failed
+            else ()
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from bot.errors import StepError
-from bot.results import Finding, Severity, Status, StepOutput, Table
+from bot.results import Finding, Severity, Status, StepOutput, Symptom, Table
 from bot.steps.base import StepContext, StepParams, step
 
 # The forms CloudWatch alarm dimensions carry: app/NAME/ID (net/, gwy/) and targetgroup/NAME/ID.
@@ -18,6 +18,14 @@ _LB_DIMENSION = re.compile(r"^(?:app|net|gwy)/([^/]+)/[0-9a-f]+$")
 _TG_DIMENSION = re.compile(r"^targetgroup/([^/]+)/[0-9a-f]+$")
 _BAD_STATES = frozenset({"unhealthy", "unavailable"})
 _MAX_FINDINGS = 20
+_CODES = re.compile(r"codes: \[([^\]]+)\]")
+_REASON_WORDS = {
+    "Target.Timeout": "by timing out",
+    "Target.ResponseCodeMismatch": "with unexpected status codes",
+    "Target.FailedHealthChecks": "",
+    "Elb.InternalError": "(an ELB internal error)",
+}
+HEALTH_SERVICE = "ELASTICLOADBALANCING"
 
 
 class TargetHealthParams(StepParams):
@@ -70,6 +78,13 @@ async def target_health(ctx: StepContext, params: TargetHealthParams) -> StepOut
             summary=f"The {scope} has no target groups: it cannot route to anything.",
             status=Status.WARN,
             data={"total": 0, "healthy": 0, "unhealthy": 0, "by_state": {}, "targets": []},
+            evidence=(
+                Symptom(
+                    f"the {scope} has no target groups",
+                    (load_balancer or "",),
+                    service=HEALTH_SERVICE,
+                ),
+            ),
         )
 
     answers = await asyncio.gather(
@@ -120,6 +135,7 @@ async def target_health(ctx: StepContext, params: TargetHealthParams) -> StepOut
             "by_state": by_state,
             "targets": not_healthy,
         },
+        evidence=_symptoms(groups, targets, bad, load_balancer),
     )
 
 
@@ -207,6 +223,45 @@ def _target(group: str, description: dict[str, Any]) -> dict[str, str]:
         "reason": str(health.get("Reason", "")),
         "description": str(health.get("Description", "")),
     }
+
+
+def _symptoms(
+    groups: list[dict[str, Any]],
+    targets: list[dict[str, str]],
+    bad: list[dict[str, str]],
+    load_balancer: str | None,
+) -> tuple[Symptom, ...]:
+    """Failing targets (or none registered) as the correlator reads them, naming the target
+    groups and load balancer they sit behind."""
+    if targets and not bad:
+        return ()
+    names = {t["target_group"] for t in bad} if bad else {g["TargetGroupName"] for g in groups}
+    resources = [
+        *(g["TargetGroupArn"] for g in groups if g["TargetGroupName"] in names),
+        *sorted(names),
+        *(g for g in groups[0].get("LoadBalancerArns", [])[:1]),
+        *([load_balancer] if load_balancer else []),
+        *(t["id"] for t in bad),
+    ]
+    if not targets:
+        what = "no targets are registered"
+    else:
+        what = f"{len(bad)} of {len(targets)} targets fail health checks"
+        codes = sorted({code for t in bad for code in _codes(t["description"])})
+        reasons = Counter(t["reason"] for t in bad if t["reason"])
+        if codes:
+            what += f" with {', '.join(codes)}"
+        elif reasons:
+            reason = reasons.most_common(1)[0][0]
+            words = _REASON_WORDS.get(reason, f"({reason})")
+            what += f" {words}" if words else ""
+    return (Symptom(what, tuple(dict.fromkeys(resources)), service=HEALTH_SERVICE),)
+
+
+def _codes(description: str) -> list[str]:
+    """``Health checks failed with these codes: [404]`` → ``["404"]``."""
+    found = _CODES.search(description)
+    return [c.strip() for c in found.group(1).split(",")] if found else []
 
 
 def _findings(targets: list[dict[str, str]], *, empty: bool, scope: str) -> tuple[Finding, ...]:

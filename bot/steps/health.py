@@ -9,7 +9,16 @@ from pydantic import Field
 
 from bot.aws import Target
 from bot.errors import StepError
-from bot.results import Finding, Severity, Status, StepOutput, Table
+from bot.results import (
+    AwsIssue,
+    EvidenceKind,
+    Finding,
+    Searched,
+    Severity,
+    Status,
+    StepOutput,
+    Table,
+)
 from bot.steps.base import StepContext, StepParams, step
 
 # The Health API has one endpoint, in us-east-1, whatever region the events are about.
@@ -89,6 +98,7 @@ async def health_events(ctx: StepContext, params: HealthEventsParams) -> StepOut
                 "support plan.",
                 findings=(Finding(NO_SUBSCRIPTION, Severity.WARNING),),
                 data={"available": False, "count": 0, "open": 0, "upcoming": 0, "events": []},
+                evidence=(Searched(EvidenceKind.HEALTH, complete=False),),
             )
         raise
 
@@ -106,6 +116,7 @@ async def health_events(ctx: StepContext, params: HealthEventsParams) -> StepOut
         return StepOutput(
             summary=f"No open or upcoming AWS Health events for {where}.",
             data={"available": True, "count": 0, "open": 0, "upcoming": 0, "events": []},
+            evidence=(Searched(EvidenceKind.HEALTH),),
         )
 
     relevant = sorted(events, key=lambda e: _relevance(e, region))[: params.max_details]
@@ -148,6 +159,19 @@ async def health_events(ctx: StepContext, params: HealthEventsParams) -> StepOut
             "upcoming": upcoming,
             "events": rows,
         },
+        evidence=(Searched(EvidenceKind.HEALTH), *(_issue(e) for e in events)),
+    )
+
+
+def _issue(event: dict[str, Any]) -> AwsIssue:
+    start = event.get("startTime")
+    return AwsIssue(
+        service=str(event.get("service", "")),
+        region=str(event.get("region", "global")),
+        event=str(event.get("eventTypeCode", "")),
+        since=start if isinstance(start, datetime) else None,
+        status=str(event.get("statusCode", "")),
+        category=str(event.get("eventTypeCategory", "")),
     )
 
 

@@ -5,14 +5,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
 
 from bot.durations import Duration, format_duration
 from bot.errors import StepError
-from bot.results import Finding, Severity, Status, StepOutput, Table
+from bot.results import (
+    Change,
+    Evidence,
+    Finding,
+    Series,
+    Severity,
+    Status,
+    StepOutput,
+    Symptom,
+    Table,
+)
 from bot.steps.base import StepContext, StepParams, step
 from bot.steps.metric_data import MetricQuery, fetch_series, peak, period_for
 from bot.steps.support import required
@@ -134,7 +144,56 @@ async def function(ctx: StepContext, params: FunctionParams) -> StepOutput:
             "near_memory_limit": logs.near_limit,
             "timeouts": logs.timeouts,
         },
+        evidence=_evidence(config, series, totals, logs, since=start),
     )
+
+
+def _evidence(
+    config: dict[str, Any],
+    series: dict[str, Series],
+    totals: dict[str, int],
+    logs: LogStats,
+    *,
+    since: datetime,
+) -> tuple[Evidence, ...]:
+    """Throttles, errors and timeouts (since the first data point showing them), and the last
+    update of the function's code or configuration when it falls in the window."""
+    resources = (str(config["FunctionName"]), str(config.get("FunctionArn", "")))
+    found: list[Evidence] = []
+    for key, words in (("throttles", "throttled"), ("errors", "failed")):
+        if totals[key]:
+            first = _first_nonzero(series[key])
+            count = totals[key]
+            noun = "invocation" if count == 1 else "invocations"
+            found.append(
+                Symptom(f"{count} {noun} {words}", resources, since=first, service="LAMBDA")
+            )
+    if logs.timeouts:
+        found.append(Symptom(f"{logs.timeouts} invocations timed out", resources, service="LAMBDA"))
+    modified = _modified(config)
+    if modified is not None and modified >= since:
+        found.append(
+            Change(
+                at=modified,
+                action="code or configuration update",
+                resources=resources,
+                failed=config.get("LastUpdateStatus") == "Failed",
+            )
+        )
+    return tuple(found)
+
+
+def _first_nonzero(series: Series) -> datetime | None:
+    points = sorted(zip(series.timestamps, series.values, strict=False))
+    return next((t for t, v in points if v > 0), None)
+
+
+def _modified(config: dict[str, Any]) -> datetime | None:
+    """LastModified, as Lambda writes it: ``2024-05-01T11:40:00.000+0000``."""
+    try:
+        return datetime.strptime(str(config.get("LastModified", "")), "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
 
 
 async def _read_logs(ctx: StepContext, group: str, start_ms: int, end_ms: int) -> LogStats:

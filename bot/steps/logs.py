@@ -12,7 +12,7 @@ from pydantic import Field
 
 from bot.durations import Duration, format_duration
 from bot.errors import StepError
-from bot.results import Finding, Severity, Status, StepOutput, Table
+from bot.results import Finding, Severity, Status, StepOutput, Symptom, Table
 from bot.steps.base import StepContext, StepParams, step
 
 _CELL_CHARS = 300
@@ -255,6 +255,17 @@ async def filter_events(ctx: StepContext, params: FilterParams) -> StepOutput:
             ),
         ),
         data={"count": len(events), "events": shown},
+        evidence=(
+            (
+                Symptom(
+                    f"{count.lower()} log {noun} match `{params.pattern}` in `{params.log_group}`",
+                    (params.log_group, params.log_group.rstrip("/").rsplit("/", 1)[-1]),
+                    since=datetime.fromtimestamp(int(events[-1].get("timestamp", 0)) / 1000, UTC),
+                ),
+            )
+            if params.pattern
+            else ()
+        ),
     )
 
 
