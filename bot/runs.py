@@ -1,6 +1,8 @@
 """Runs that report to Slack: the one path every Slack-visible run takes (slash command, modal,
-button, alarm). It posts the live message, runs the playbook, records the run in the store,
-and counts it. Slack being down never loses the run: the record is written either way.
+button, alarm). It shows the run in a view (the live message, ``bot.outbound.live``), runs the
+playbook, records the run in the store, and counts it. Slack being down never loses the run:
+the record is written either way. Nothing here knows Slack: a ``RunView`` is whatever shows a
+run, and the composition root says which (``RunViews``).
 """
 
 from __future__ import annotations
@@ -11,21 +13,16 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from slack_sdk.web.async_client import AsyncWebClient
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from bot.alarms.model import Alarm
 from bot.executor import Executor
 from bot.metrics import Metrics
-from bot.outbound.client import ChannelPacer
-from bot.outbound.live import LiveMessage
 from bot.playbooks.schema import Playbook
 from bot.render.blocks import full_output
 from bot.results import RunResult, Status, StepResult
 from bot.store.base import RunRecord, Store
-from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)
 # Runs executing at once; more wait their turn (their message already shows them pending), so a
@@ -48,6 +45,31 @@ class RunRequest:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
+class RunView(Protocol):
+    """Where a run is shown while it runs (``bot.outbound.live.LiveMessage``)."""
+
+    @property
+    def ts(self) -> str | None:
+        """The message's ts once posted (None when it could not be)."""
+        ...
+
+    async def post(self, run: RunResult) -> str | None:
+        """Show the first version (every step pending)."""
+        ...
+
+    async def show(self, run: RunResult) -> None:
+        """Show a snapshot; returns at once (the view paces itself)."""
+        ...
+
+    async def finish(self, run: RunResult) -> None:
+        """Show the final version."""
+        ...
+
+
+RunViews = Callable[[str, str | None, str], RunView]
+"""A new view for a run: ``views(channel, thread_ts, requested_by)``."""
+
+
 class SlackRuns:
     """Runs playbooks and shows them live in Slack."""
 
@@ -55,38 +77,23 @@ class SlackRuns:
         self,
         executor: Executor,
         store: Store,
-        client: AsyncWebClient,
-        pacer: ChannelPacer,
+        views: RunViews,
         metrics: Metrics,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_concurrent: int = MAX_CONCURRENT_RUNS,
-        edit_interval: timedelta = DEFAULTS.live_edit_interval,
     ) -> None:
         self._executor = executor
         self._store = store
-        self._client = client
-        self._pacer = pacer
+        self._views = views
         self._metrics = metrics
         self._clock = clock
         self._slots = asyncio.Semaphore(max_concurrent)
-        self._edit_interval = edit_interval  # a live message is edited at most this often
-
-    def live_message(self, channel: str, thread_ts: str | None, user: str) -> LiveMessage:
-        return LiveMessage(
-            self._client,
-            self._pacer,
-            self._metrics,
-            channel,
-            thread_ts=thread_ts,
-            requested_by=user,
-            edit_interval=self._edit_interval,
-        )
 
     async def run(self, request: RunRequest) -> RunResult:
         """Post the live message, run, finish the message, record the run; never raises for
         Slack or step failures."""
-        live = self.live_message(request.channel, request.thread_ts, request.user)
+        live = self._views(request.channel, request.thread_ts, request.user)
         skeleton = self._skeleton(request)
         await live.post(skeleton)
         await self._store.record_run(

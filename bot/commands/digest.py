@@ -11,24 +11,21 @@ import re
 import sys
 from datetime import UTC, date, datetime
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-
 from bot.aws import AwsClients
 from bot.config import DigestSettings, Settings
 from bot.digest.queries import build_digest
 from bot.digest.render import digest_text
 from bot.digest.schedule import local_today
 from bot.digest.service import post_message, upload_chart
-from bot.errors import BotError, ConfigError, UsageError
+from bot.errors import ConfigError, UsageError
+from bot.metrics import Metrics
 from bot.outbound.client import make_web_client
+from bot.outbound.sender import SlackRefused, SlackSender
 
 NO_DIGEST_SECTION = (
     "no [digest] section in the config: add [digest] with a channel (and cron, timezone) to post it"
 )
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# How a Slack call fails once the client's own retries are spent.
-_SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError, OSError)
 
 
 def _report_for(text: str | None, settings: DigestSettings | None) -> date:
@@ -68,31 +65,23 @@ async def _post(settings: Settings, report_for: date) -> int:
     if settings.secrets.slack_bot_token is None:
         raise ConfigError("--post needs SLACK_BOT_TOKEN in the environment")
     aws = AwsClients(settings.aws, endpoint_url=settings.aws_endpoint_url)
-    client = make_web_client(settings)
+    sender = SlackSender(make_web_client(settings), Metrics())
     try:
-        posted = await post_message(aws, config, client, config.channel, report_for)
+        posted = await post_message(aws, config, sender, config.channel, report_for)
         print(
             f"Posted the digest for {posted.digest.report_date} to {posted.channel} "
             f"(message {posted.ts})."
         )
         try:
-            if await upload_chart(client, posted):
+            if await upload_chart(sender, posted):
                 print("Uploaded the chart into its thread.")
             else:
                 print("No chart: there was no spend in the last 14 days.")
-        except _SLACK_FAILURES as exc:
+        except SlackRefused as exc:
             print(
-                f"triagebot digest: the chart could not be uploaded: {_why(exc)}", file=sys.stderr
+                f"triagebot digest: the chart could not be uploaded: {exc.reason}", file=sys.stderr
             )
             return 1
-    except _SLACK_FAILURES as exc:
-        raise BotError(f"Slack did not take the digest: {_why(exc)}") from exc
     finally:
         aws.close()
     return 0
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or exc)
-    return str(exc) or type(exc).__name__

@@ -37,7 +37,6 @@ from datetime import UTC, date, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.aws import AwsClients
 from bot.config import DigestSettings
@@ -54,6 +53,7 @@ from bot.digest.schedule import (
     local_today,
     parse_last_posted,
 )
+from bot.outbound.sender import SlackSender
 from bot.store.base import Store
 from bot.timings import DEFAULTS
 
@@ -77,38 +77,35 @@ class PostedDigest:
 async def post_message(
     aws: AwsClients,
     settings: DigestSettings | None,
-    client: AsyncWebClient,
+    sender: SlackSender,
     channel: str,
     report_for: date,
 ) -> PostedDigest:
     """Build the digest that goes out on the morning of ``report_for`` and post its message.
 
-    Sections AWS would not give are lines in the digest, not errors; a Slack failure raises
-    (``SlackApiError`` or a connection error)."""
+    Sections AWS would not give are lines in the digest, not errors; Slack not taking the
+    message raises ``SlackRefused`` (logged by the sender, its reason for a person)."""
     digest = await build_digest(aws, settings, report_for)
-    response = await client.chat_postMessage(
-        channel=channel,
-        text=digest_fallback_text(digest),
-        blocks=digest_blocks(digest),
-        unfurl_links=False,
-    )
-    return PostedDigest(digest, str(response.get("channel") or channel), str(response["ts"]))
+    sent = await sender.post(channel, digest_fallback_text(digest), digest_blocks(digest))
+    sent.check("the digest")
+    return PostedDigest(digest, str(sent.data.get("channel") or channel), sent.ts)
 
 
-async def upload_chart(client: AsyncWebClient, posted: PostedDigest) -> bool:
+async def upload_chart(sender: SlackSender, posted: PostedDigest) -> bool:
     """Draw the chart and upload it into the message's thread; False when there is nothing to
-    draw (no spend in the 14 days). Slack failures raise."""
+    draw (no spend in the 14 days). Slack not taking it raises ``SlackRefused``."""
     png = await asyncio.to_thread(digest_chart_png, posted.digest)
     if png is None:
         return False
     day = posted.digest.report_date
-    await client.files_upload_v2(
-        channel=posted.channel,
+    sent = await sender.upload(
+        posted.channel,
         thread_ts=posted.ts,
-        file=png,
+        content=png,
         filename=f"aws-spend-{day.isoformat()}.png",
         title=f"Daily AWS spend, 14 days to {day:%a} {day.day} {day:%b %Y}",
     )
+    sent.check("the chart")
     return True
 
 
@@ -120,7 +117,7 @@ class DigestService:
         settings: DigestSettings,
         aws: AwsClients,
         store: Store,
-        client: AsyncWebClient,
+        sender: SlackSender,
         *,
         trigger: CronTrigger,
         owner: str,
@@ -132,7 +129,7 @@ class DigestService:
         self._settings = settings
         self._aws = aws
         self._store = store
-        self._client = client
+        self._sender = sender
         self._owner = owner
         self._clock = clock
         self._tick_every = tick_every
@@ -252,7 +249,7 @@ class DigestService:
     async def _post_message(self, channel: str, day: date) -> PostedDigest | None:
         try:
             async with asyncio.timeout(POST_TIMEOUT.total_seconds()):
-                return await post_message(self._aws, self._settings, self._client, channel, day)
+                return await post_message(self._aws, self._settings, self._sender, channel, day)
         except Exception:
             log.exception("digest for %s could not be posted to %s", day, channel)
             return None
@@ -260,7 +257,7 @@ class DigestService:
     async def _upload_chart(self, posted: PostedDigest) -> None:
         try:
             async with asyncio.timeout(CHART_TIMEOUT.total_seconds()):
-                await upload_chart(self._client, posted)
+                await upload_chart(self._sender, posted)
         except Exception:
             log.exception(
                 "digest chart for %s could not be uploaded to %s (the message is posted)",

@@ -10,14 +10,10 @@ compare-and-set ``incident_update``) and a per-key lock in the process make sure
 posted per incident, however many copies of a message arrive at once. Slack failing never
 raises: the store keeps ``root_ts == ""`` and the next delivery for the key posts the root.
 
-Besides the incident rows, three small records live in the store's schedule table:
-``incident-last:<key>`` (the latest state-change time seen for the key, so that an ALARM older
-than an OK already seen does not open anything), ``incident-alarm:<key>`` (the alarm that opened
-the key's latest incident: what the root shows when a button edits it, and what *Re-run* runs
-against) and ``incident-storm:<route>`` (a route's storm message and the alarms listed in it).
-The first changes only by compare-and-set (``schedule_cas``), re-read on conflict, so that
-replicas writing at once never move it back. Storm messages and their record are
-``bot/incidents/storm.py``.
+The compare-and-set helpers and the small records beside the incident rows are
+``bot/incidents/changes.py``; storm messages and their record ``bot/incidents/storm.py``; the
+buttons ``bot/incidents/buttons.py``; the run and the chart that follow a root
+``bot/incidents/followups.py``. Every Slack call goes through the sender (``bot.outbound``).
 
 Storms are counted per route, and a route is named ``<channel>/<playbook>``: alarms that land
 on the same playbook in the same channel are one storm, whichever ``[[routes]]`` entry matched.
@@ -29,41 +25,41 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
-
+from bot.access import AccessPolicy
 from bot.alarms.model import Alarm, AlarmSource
 from bot.alarms.routing import RouteDecision, route
 from bot.aws import AwsClients
 from bot.config import Settings
-from bot.errors import BotError, RetryLater
+from bot.errors import RetryLater
 from bot.incidents import messages as msg
-from bot.incidents.chart import alarm_chart_png, chart_filename, fetch_alarm_metric
-from bot.incidents.records import alarm_from_json, alarm_to_json
+from bot.incidents.buttons import IncidentButtons
+from bot.incidents.changes import (
+    Locks,
+    at_state,
+    change,
+    is_muted,
+    save_snapshot,
+    see,
+    snapshot,
+    thread_of,
+    utc,
+)
+from bot.incidents.followups import FollowUps
 from bot.incidents.storm import StormMessages
+from bot.incidents.threads import Threads
 from bot.metrics import Metrics
-from bot.outbound.client import ChannelPacer
+from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
-from bot.playbooks.params import resolve_params
-from bot.runs import RunRequest, SlackRuns
-from bot.slack.access import AccessPolicy
+from bot.runs import SlackRuns
 from bot.store.base import Incident, Store
 from bot.timings import DEFAULTS, Timings
 
 log = logging.getLogger(__name__)
-
-MUTE_FOR = timedelta(hours=1)
-LAST_SEEN = "incident-last:"
-ALARM_SNAPSHOT = "incident-alarm:"
-_CAS_ATTEMPTS = 5
-_SLACK_FAILURES = (TimeoutError, SlackClientError, OSError, aiohttp.ClientError)
 
 FollowUp = Callable[[], Awaitable[None]]
 """Work done after the key's lock is released (the playbook run, the chart)."""
@@ -100,8 +96,7 @@ class Incidents:
         settings: Settings,
         catalog: Catalog,
         store: Store,
-        client: AsyncWebClient,
-        pacer: ChannelPacer,
+        sender: SlackSender,
         runs: SlackRuns,
         metrics: Metrics,
         aws: AwsClients,
@@ -109,23 +104,36 @@ class Incidents:
         timings: Timings = DEFAULTS,
     ) -> None:
         self._settings = settings
-        self._catalog = catalog
         self._store = store
-        self._client = client
-        self._pacer = pacer
-        self._runs = runs
         self._metrics = metrics
-        self._aws = aws
         self._clock = clock
         self._timings = timings  # root lease and how soon to retry
-        self._access = AccessPolicy(settings.access, client)
         self._owner = f"incidents-{uuid.uuid4().hex[:12]}"  # who holds a root lease
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._lock = Locks()
+        self._threads = Threads(sender, store, clock)
+        self._follow_ups = FollowUps(
+            settings=settings,
+            catalog=catalog,
+            runs=runs,
+            aws=aws,
+            sender=sender,
+            metrics=metrics,
+            clock=clock,
+        )
+        self._buttons = IncidentButtons(
+            settings=settings,
+            catalog=catalog,
+            store=store,
+            access=AccessPolicy(settings.access, sender),
+            threads=self._threads,
+            follow_ups=self._follow_ups,
+            metrics=metrics,
+            clock=clock,
+        )
         self._storms = StormMessages(
             settings=settings,
             store=store,
-            slack_post=self._post,
-            slack_update=self._update,
+            sender=sender,
             lock=self._lock,
             owner=self._owner,
             lease=timings.storm_lease,
@@ -157,12 +165,12 @@ class Incidents:
             log.error("no [slack] default_channel for notification %r", alarm.name)
             self._metrics.errors.labels("incident").inc()
             return
-        await self._post(channel, msg.notification_message(alarm))
+        await self._threads.post(channel, msg.notification_message(alarm))
 
     async def _apply(self, alarm: Alarm) -> list[FollowUp]:
         key = alarm.incident_key
-        when = _utc(alarm.changed_at or self._clock())
-        if not await self._see(alarm, when):
+        when = utc(alarm.changed_at or self._clock())
+        if not await see(self._store, alarm, when, self._timings.store_retry):
             return []
         current = await self._store.incident_get(key)
         open_ = current if current is not None and current.is_open else None
@@ -176,7 +184,9 @@ class Incidents:
             return await self._still_firing(open_, alarm, when)
         if open_ is None:
             if phase is Phase.CLEARED and current is not None and current.resolved_at == when:
-                await self._edit_root(current)  # the same OK again: make sure the root shows it
+                await self._threads.edit_root(
+                    current
+                )  # the same OK again: make sure the root shows it
             else:
                 log.info("%s for %s with no open incident: nothing to update", alarm.state, key)
             return []
@@ -186,33 +196,13 @@ class Incidents:
             await self._note(open_, alarm, when)
         return []
 
-    async def _see(self, alarm: Alarm, when: datetime) -> bool:
-        """Move the key's latest state-change time forward to ``when`` (compare-and-set, so it
-        never goes back, whichever replica writes); False when a newer one was seen: this
-        message is the older one and changes nothing."""
-        key = alarm.incident_key
-        for _ in range(_CAS_ATTEMPTS):
-            last = await self._store.schedule_get(LAST_SEEN + key)
-            if last is not None:
-                seen = datetime.fromisoformat(last)
-                if when < seen:
-                    log.info(
-                        "%s of %s at %s is older than %s: ignored", alarm.state, key, when, last
-                    )
-                    return False
-                if when == seen:
-                    return True
-            if await self._store.schedule_cas(LAST_SEEN + key, last, when.isoformat()):
-                return True
-        raise RetryLater(f"the last state change of {key} kept changing", self._timings.store_retry)
-
     async def _open(
         self, alarm: Alarm, when: datetime, previous: Incident | None
     ) -> list[FollowUp]:
         """A new incident: its row first (one winner), then its root message."""
         decision = route(alarm, self._settings.routes, self._settings.slack.default_channel)
         now = self._clock()
-        muted = previous is not None and _muted(previous, now)
+        muted = previous is not None and is_muted(previous, now)
         incident = Incident(
             key=alarm.incident_key,
             route=route_name(decision),
@@ -225,17 +215,17 @@ class Incidents:
             muted_until=previous.muted_until if previous and muted else None,
             storm_root_ts=previous.storm_root_ts if previous and muted else "",
         )
-        await self._store.schedule_set(ALARM_SNAPSHOT + incident.key, alarm_to_json(alarm))
+        await save_snapshot(self._store, incident.key, alarm)
         if not await self._store.incident_create(incident):
             log.info("incident %s is already open elsewhere; not opening another", incident.key)
             return []
-        thread = _thread(incident)
+        thread = thread_of(incident)
         if muted and thread and incident.muted_until is not None:
             # Flapping while muted: back into the muted thread, no new root and no run.
-            await self._post(
+            await self._threads.post(
                 incident.channel, msg.firing_again(alarm, incident.muted_until), thread
             )
-            await self._edit_root(incident)
+            await self._threads.edit_root(incident)
             return []
         return await self._post_root(incident, alarm)
 
@@ -249,7 +239,7 @@ class Incidents:
             raise RetryLater(f"another replica is posting the root of {incident.key}", root_lease)
         try:
             fresh = await self._store.incident_get(incident.key)
-            if fresh is None or fresh.opened_at != incident.opened_at or _thread(fresh):
+            if fresh is None or fresh.opened_at != incident.opened_at or thread_of(fresh):
                 return []  # posted (or replaced) while we waited for the lease
             ts = await self._post_root_message(fresh, alarm)
         finally:
@@ -263,10 +253,12 @@ class Incidents:
             return []
 
         async def run() -> None:
-            await self._run_playbook(alarm, incident.channel, ts, user="alarm", source="alarm")
+            await self._follow_ups.run_playbook(
+                alarm, incident.channel, ts, user="alarm", source="alarm"
+            )
 
         async def chart() -> None:
-            await self._post_chart(alarm, incident.channel, ts)
+            await self._follow_ups.post_chart(alarm, incident.channel, ts)
 
         return [run, chart]
 
@@ -278,66 +270,69 @@ class Incidents:
         if opened > self._settings.alarms.storm_threshold:
             await self._join_storm(incident, alarm)
             return ""
-        response = await self._post(
+        sent = await self._threads.post(
             incident.channel, msg.root_message(alarm, incident, self._clock())
         )
-        if response is None:
+        if not sent.ok:
             return None
-        ts = str(response["ts"])
-        if await self._change(incident, lambda i: dataclasses.replace(i, root_ts=ts)) is None:
+        ts = sent.ts
+        if (
+            await change(self._store, incident, lambda i: dataclasses.replace(i, root_ts=ts))
+            is None
+        ):
             log.error("root %s of incident %s posted but not saved", ts, incident.key)
             self._metrics.errors.labels("incident").inc()
         return ts
 
     async def _still_firing(self, open_: Incident, alarm: Alarm, when: datetime) -> list[FollowUp]:
-        if not _thread(open_):
+        if not thread_of(open_):
             log.info("incident %s has no root yet; posting it now", open_.key)
-            await self._store.schedule_set(ALARM_SNAPSHOT + open_.key, alarm_to_json(alarm))
-            changed = await self._change(open_, _at_state(alarm, when))
+            await save_snapshot(self._store, open_.key, alarm)
+            changed = await change(self._store, open_, at_state(alarm, when))
             return await self._post_root(changed or open_, alarm)
         if when == open_.state_changed_at and alarm.state == open_.state:
             log.info("%s %s of %s seen before: nothing to do", alarm.state, when, open_.key)
             return []
-        changed = await self._change(open_, _at_state(alarm, when))
+        changed = await change(self._store, open_, at_state(alarm, when))
         if changed is not None:
-            await self._post(open_.channel, msg.still_firing(alarm), _thread(open_))
+            await self._threads.post(open_.channel, msg.still_firing(alarm), thread_of(open_))
         return []
 
     async def _resolve(self, open_: Incident, alarm: Alarm, when: datetime) -> None:
         def resolved(incident: Incident) -> Incident:
-            return dataclasses.replace(_at_state(alarm, when)(incident), resolved_at=when)
+            return dataclasses.replace(at_state(alarm, when)(incident), resolved_at=when)
 
-        changed = await self._change(open_, resolved)
+        changed = await change(self._store, open_, resolved)
         if changed is None:
             log.warning("incident %s changed under us; its OK was not applied", open_.key)
             return
-        thread = _thread(changed)
+        thread = thread_of(changed)
         if not thread:
             await self._post_resolved_root(changed, alarm)
             return
         reply = msg.resolved_reply(alarm, when - changed.opened_at)
-        await self._post(changed.channel, reply, thread)
-        await self._edit_root(changed)
+        await self._threads.post(changed.channel, reply, thread)
+        await self._threads.edit_root(changed)
         if changed.storm_root_ts and not changed.root_ts:
             await self._storms.update_entry(changed, alarm)
 
     async def _post_resolved_root(self, incident: Incident, alarm: Alarm) -> None:
         """The root never made it to Slack and the alarm is over: say so once, resolved."""
-        opening = await self._snapshot(incident.key) or alarm
-        response = await self._post(
+        opening = await snapshot(self._store, incident.key) or alarm
+        sent = await self._threads.post(
             incident.channel, msg.root_message(opening, incident, self._clock())
         )
-        if response is not None:
-            ts = str(response["ts"])
-            await self._change(incident, lambda i: dataclasses.replace(i, root_ts=ts))
+        if sent.ok:
+            ts = sent.ts
+            await change(self._store, incident, lambda i: dataclasses.replace(i, root_ts=ts))
 
     async def _note(self, open_: Incident, alarm: Alarm, when: datetime) -> None:
         if when == open_.state_changed_at and alarm.state == open_.state:
             return
-        changed = await self._change(open_, _at_state(alarm, when))
-        thread = _thread(open_)
+        changed = await change(self._store, open_, at_state(alarm, when))
+        thread = thread_of(open_)
         if changed is not None and thread:
-            await self._post(open_.channel, msg.note_reply(alarm), thread)
+            await self._threads.post(open_.channel, msg.note_reply(alarm), thread)
 
     # storms
 
@@ -346,218 +341,11 @@ class Incidents:
         ts = await self._storms.join(incident, alarm)
         if not ts:
             return  # nothing saved: the next delivery for this key tries again
-        await self._change(incident, lambda i: dataclasses.replace(i, storm_root_ts=ts))
-        await self._post(incident.channel, msg.storm_reply(alarm), ts)
+        await change(self._store, incident, lambda i: dataclasses.replace(i, storm_root_ts=ts))
+        await self._threads.post(incident.channel, msg.storm_reply(alarm), ts)
 
     # buttons
 
     async def on_button(self, body: Mapping[str, Any]) -> None:
         """One block_actions payload with ``incident_*`` buttons. Never raises."""
-        user = str((body.get("user") or {}).get("id", ""))
-        channel = str(
-            (body.get("channel") or {}).get("id", "")
-            or (body.get("container") or {}).get("channel_id", "")
-        )
-        for action in body.get("actions") or []:
-            action_id = str(action.get("action_id", ""))
-            if not action_id.startswith(msg.ACTION_PREFIX):
-                continue
-            try:
-                refusal = await self._button(action_id, str(action.get("value", "")), user, channel)
-            except BotError as exc:
-                refusal = exc.user_message
-            except Exception:
-                log.exception("incident button %s failed", action_id)
-                self._metrics.errors.labels("button").inc()
-                refusal = "Something went wrong on triagebot's side; the details are in its log."
-            if refusal:
-                await self._ephemeral(channel, user, refusal)
-
-    async def _button(self, action_id: str, key: str, user: str, channel: str) -> str | None:
-        """Do what the button says; return why not (for the person who pressed it), or None."""
-        refused = self._access.channel_refusal(channel)
-        if refused:
-            return refused
-        incident = await self._store.incident_get(key)
-        if incident is None:
-            return "triagebot has no record of this incident any more."
-        if action_id == msg.RERUN_ACTION:
-            return await self._rerun(incident, user, channel)
-        if action_id not in (msg.ACK_ACTION, msg.MUTE_ACTION):
-            return None
-        if not incident.is_open:
-            return "This incident is already resolved."
-        if action_id == msg.ACK_ACTION:
-            changed = await self._change(
-                incident, lambda i: dataclasses.replace(i, acknowledged_by=user)
-            )
-        else:
-            until = self._clock() + MUTE_FOR
-            changed = await self._change(
-                incident, lambda i: dataclasses.replace(i, muted_until=until)
-            )
-            if changed is not None and _thread(changed):
-                await self._post(changed.channel, msg.muted_reply(user, until), _thread(changed))
-        if changed is None:
-            return "The incident changed while you pressed the button; please try again."
-        await self._edit_root(changed)
-        return None
-
-    async def _rerun(self, incident: Incident, user: str, channel: str) -> str | None:
-        alarm = await self._snapshot(incident.key)
-        if alarm is None:
-            return "The alarm of this incident is no longer known; run `/triage alarm <name>`."
-        decision = route(alarm, self._settings.routes, self._settings.slack.default_channel)
-        refused = await self._access.refusal(self._catalog.get(decision.playbook), user, channel)
-        if refused:
-            return refused
-        thread = _thread(incident) or None
-        await self._run_playbook(alarm, incident.channel, thread, user=user, source="button")
-        return None
-
-    # playbook and chart
-
-    async def _run_playbook(
-        self, alarm: Alarm, channel: str, thread_ts: str | None, *, user: str, source: str
-    ) -> None:
-        decision = route(alarm, self._settings.routes, self._settings.slack.default_channel)
-        try:
-            playbook = self._catalog.get(decision.playbook)
-            params = resolve_params(
-                playbook, {}, {"alarm": alarm.template_context(), "now": self._clock()}
-            )
-        except BotError as exc:
-            log.warning("playbook %s for %s cannot run: %s", decision.playbook, alarm.name, exc)
-            await self._post(channel, msg.playbook_failed(exc.user_message), thread_ts)
-            return
-        await self._runs.run(
-            RunRequest(
-                playbook=playbook,
-                params=params,
-                raw_params={"alarm": alarm.name, "state": alarm.state},
-                channel=channel,
-                user=user,
-                source=source,
-                thread_ts=thread_ts,
-                alarm=alarm,
-            )
-        )
-
-    async def _post_chart(self, alarm: Alarm, channel: str, thread_ts: str) -> None:
-        try:
-            points = await fetch_alarm_metric(self._aws, alarm, self._clock())
-        except Exception as exc:  # AWS said no: the thread does without a chart
-            log.warning("no chart for %s: %s", alarm.name, exc)
-            return
-        if points is None:
-            log.info("no chart for %s: no single metric or no datapoints", alarm.name)
-            return
-        try:
-            loop = asyncio.get_running_loop()
-            png = await loop.run_in_executor(None, alarm_chart_png, alarm, points)
-        except Exception:
-            log.exception("drawing the chart of %s failed", alarm.name)
-            self._metrics.errors.labels("chart").inc()
-            return
-        await self._slack(
-            "files.upload",
-            channel,
-            thread_ts=thread_ts,
-            content=png,
-            filename=chart_filename(alarm),
-            title=f"{alarm.name}: last 3 hours",
-        )
-
-    # the store
-
-    async def _change(
-        self, incident: Incident, edit: Callable[[Incident], Incident]
-    ) -> Incident | None:
-        """Apply ``edit`` with compare-and-set, re-reading on conflict; None if the incident
-        is gone (resolved and replaced by another) or kept changing."""
-        current = incident
-        for _ in range(_CAS_ATTEMPTS):
-            changed = edit(current)
-            if await self._store.incident_update(changed, current.version):
-                return dataclasses.replace(changed, version=current.version + 1)
-            fresh = await self._store.incident_get(current.key)
-            if fresh is None or fresh.opened_at != current.opened_at:
-                return None
-            current = fresh
-        return None
-
-    async def _snapshot(self, key: str) -> Alarm | None:
-        raw = await self._store.schedule_get(ALARM_SNAPSHOT + key)
-        return alarm_from_json(raw) if raw else None
-
-    # Slack
-
-    async def _edit_root(self, incident: Incident) -> None:
-        if not incident.root_ts:
-            return
-        alarm = await self._snapshot(incident.key)
-        if alarm is None:
-            return
-        text = msg.root_message(alarm, incident, self._clock())
-        await self._update(incident.channel, incident.root_ts, text)
-
-    async def _post(
-        self, channel: str, text: msg.SlackText, thread_ts: str | None = None
-    ) -> Mapping[str, Any] | None:
-        args: dict[str, Any] = {"text": text.text, "unfurl_links": False}
-        if text.blocks:
-            args["blocks"] = text.blocks
-        if thread_ts:
-            args["thread_ts"] = thread_ts
-        return await self._slack("chat.postMessage", channel, **args)
-
-    async def _update(self, channel: str, ts: str, text: msg.SlackText) -> None:
-        await self._slack("chat.update", channel, ts=ts, text=text.text, blocks=text.blocks)
-
-    async def _ephemeral(self, channel: str, user: str, text: str) -> None:
-        await self._slack("chat.postEphemeral", channel, user=user, text=text)
-
-    async def _slack(self, method: str, channel: str, **kwargs: Any) -> Mapping[str, Any] | None:
-        """One paced Web API call; None (logged and counted) when Slack fails."""
-        await self._pacer.wait(channel)
-        try:
-            if method == "files.upload":
-                response = await self._client.files_upload_v2(channel=channel, **kwargs)
-            else:
-                response = await self._client.api_call(method, json={"channel": channel, **kwargs})
-        except _SLACK_FAILURES as exc:
-            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
-            log.error("Slack %s failed for channel %s: %s", method, channel, reason)
-            self._metrics.slack_calls.labels(method, "error").inc()
-            self._metrics.errors.labels("slack").inc()
-            return None
-        self._metrics.slack_calls.labels(method, "ok").inc()
-        data = response.data
-        return data if isinstance(data, dict) else {}
-
-    def _lock(self, name: str) -> asyncio.Lock:
-        lock = self._locks.get(name)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[name] = lock
-        return lock
-
-
-def _thread(incident: Incident) -> str:
-    """The thread the incident's replies go in: its own root, or its storm's."""
-    return incident.root_ts or incident.storm_root_ts
-
-
-def _muted(incident: Incident, now: datetime) -> bool:
-    return incident.muted_until is not None and incident.muted_until > now
-
-
-def _at_state(alarm: Alarm, when: datetime) -> Callable[[Incident], Incident]:
-    def edit(incident: Incident) -> Incident:
-        return dataclasses.replace(incident, state=alarm.state, state_changed_at=when)
-
-    return edit
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        await self._buttons.on_button(body)

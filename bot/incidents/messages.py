@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from bot.alarms.model import Alarm, AlarmSource
 from bot.durations import format_duration
+from bot.incidents.records import StormEntry, where_text
 from bot.render.limits import (
     MAX_BUTTON_TEXT,
     MAX_BUTTON_VALUE,
@@ -56,18 +57,6 @@ class SlackText:
     blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class StormEntry:
-    """One alarm coalesced into a storm message."""
-
-    key: str
-    name: str
-    state: str
-    source: str
-    where: str  # "123456789012 / us-east-1"
-    reason: str
-
-
 def state_label(source: AlarmSource | str, state: str) -> tuple[str, str]:
     """The emoji and words for a state: ``("🔴", "ALARM")``."""
     if str(source) == AlarmSource.HEALTH:
@@ -90,10 +79,6 @@ def when_text(when: datetime | None) -> str:
     if when is None:
         return "unknown"
     return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def where_text(alarm: Alarm) -> str:
-    return f"{alarm.account or 'unknown account'} / {alarm.region or 'unknown region'}"
 
 
 def resolved_words(alarm: Alarm, duration: timedelta) -> str:
@@ -215,17 +200,6 @@ def _reply(text: str) -> SlackText:
 
 
 # alarm storms
-
-
-def storm_entry(alarm: Alarm) -> StormEntry:
-    return StormEntry(
-        key=alarm.incident_key,
-        name=alarm.name,
-        state=alarm.state,
-        source=str(alarm.source),
-        where=where_text(alarm),
-        reason=alarm.reason,
-    )
 
 
 def storm_reply(alarm: Alarm) -> SlackText:

@@ -1,5 +1,6 @@
 """What the incident lifecycle keeps in the store besides incident rows: a route's storm
-message, and the alarm that opened an incident (so buttons can redraw and re-run it)."""
+message (``StormRecord`` and its ``StormEntry`` list), and the alarm that opened an incident
+(so buttons can redraw and re-run it). Plain data and its JSON; no rendering."""
 
 from __future__ import annotations
 
@@ -8,7 +9,34 @@ import json
 from datetime import datetime
 
 from bot.alarms.model import Alarm, AlarmSource
-from bot.incidents import messages as msg
+
+
+def where_text(alarm: Alarm) -> str:
+    """``123456789012 / us-east-1``: the account and region an alarm is in."""
+    return f"{alarm.account or 'unknown account'} / {alarm.region or 'unknown region'}"
+
+
+@dataclasses.dataclass(frozen=True)
+class StormEntry:
+    """One alarm coalesced into a storm message."""
+
+    key: str
+    name: str
+    state: str
+    source: str
+    where: str  # "123456789012 / us-east-1"
+    reason: str
+
+    @classmethod
+    def of(cls, alarm: Alarm) -> StormEntry:
+        return cls(
+            key=alarm.incident_key,
+            name=alarm.name,
+            state=alarm.state,
+            source=str(alarm.source),
+            where=where_text(alarm),
+            reason=alarm.reason,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +46,7 @@ class StormRecord:
     channel: str
     ts: str
     last: datetime
-    entries: list[msg.StormEntry]
+    entries: list[StormEntry]
 
     def to_json(self) -> str:
         return json.dumps(
@@ -37,7 +65,7 @@ class StormRecord:
             channel=str(data["channel"]),
             ts=str(data["ts"]),
             last=datetime.fromisoformat(data["last"]),
-            entries=[msg.StormEntry(**e) for e in data["entries"]],
+            entries=[StormEntry(**e) for e in data["entries"]],
         )
 
 

@@ -4,9 +4,11 @@ one message (posted once, then edited) instead of each posting its own root.
 The list lives in the store's schedule table as ``incident-storm:<route>`` and changes only by
 compare-and-set (``schedule_cas``), re-read on conflict, so that replicas adding alarms at once
 never drop one. A new storm message is posted by one replica at a time, under a lease on the
-route; the others wait for it to be saved and join it. Since edits from two replicas can reach
-Slack in either order, whoever edits the message checks the record again afterwards and shows
-the newer list if it changed meanwhile.
+route; the others wait for it to be saved and join it. The message is edited after the route's
+lock is released: joining is store work only, and the sender's edit budget (the latest content
+of a message wins over edits still waiting) turns a burst of joins into a few edits. Since edits
+from two replicas can reach Slack in either order, whoever edits the message checks the record
+again afterwards and shows the newer list if it changed meanwhile.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.alarms.model import Alarm
 from bot.config import Settings
 from bot.errors import RetryLater
 from bot.incidents import messages as msg
-from bot.incidents.records import StormRecord
+from bot.incidents.changes import Locks
+from bot.incidents.records import StormEntry, StormRecord
+from bot.outbound.sender import SlackSender
 from bot.store.base import Incident, Store
 
 log = logging.getLogger(__name__)
@@ -30,13 +33,6 @@ log = logging.getLogger(__name__)
 STORM = "incident-storm:"
 _CAS_ATTEMPTS = 5
 _WAIT_ATTEMPTS = 12  # waits for another replica's new storm message: about 8 s in all
-
-SlackPost = Callable[[str, msg.SlackText], Awaitable[Mapping[str, Any] | None]]
-"""Post a message in a channel: Slack's answer, or None when Slack failed."""
-SlackUpdate = Callable[[str, str, msg.SlackText], Awaitable[None]]
-"""Edit the message ``ts`` in a channel."""
-LockFor = Callable[[str], asyncio.Lock]
-"""The process's lock for a name."""
 
 
 class StormMessages:
@@ -47,9 +43,8 @@ class StormMessages:
         *,
         settings: Settings,
         store: Store,
-        slack_post: SlackPost,
-        slack_update: SlackUpdate,
-        lock: LockFor,
+        sender: SlackSender,
+        lock: Locks,
         owner: str,
         lease: timedelta,
         retry: timedelta,
@@ -57,8 +52,7 @@ class StormMessages:
     ) -> None:
         self._settings = settings
         self._store = store
-        self._post = slack_post
-        self._update = slack_update
+        self._sender = sender
         self._lock = lock
         self._owner = owner  # who holds a route's storm lease
         self._lease = lease  # one replica starts a route's storm message at a time
@@ -69,7 +63,10 @@ class StormMessages:
         """List the alarm in its route's running storm message, or start a new one: the storm
         message's ts; None when Slack did not take a new one (nothing is saved then)."""
         async with self._lock(STORM + incident.route):
-            return await self._add(incident, msg.storm_entry(alarm))
+            ts, joined = await self._add(incident, StormEntry.of(alarm))
+        if joined is not None:
+            await self._show(incident.route, joined)
+        return ts
 
     async def update_entry(self, incident: Incident, alarm: Alarm) -> None:
         """Show the alarm's new state (an OK) in the storm message it is listed in."""
@@ -92,9 +89,11 @@ class StormMessages:
                 return
         await self._show(incident.route, changed)
 
-    async def _add(self, incident: Incident, entry: msg.StormEntry) -> str | None:
+    async def _add(
+        self, incident: Incident, entry: StormEntry
+    ) -> tuple[str | None, StormRecord | None]:
         """Add the entry to the running storm record (read, change, compare-and-set), or start
-        a new storm message."""
+        a new storm message: the storm message's ts, and the record to show when it changed."""
         for attempt in range(_WAIT_ATTEMPTS):
             raw, record = await self._read(incident.route)
             if record is not None and self._running(record, incident):
@@ -102,8 +101,7 @@ class StormMessages:
                 last = max(incident.opened_at, record.last)
                 joined = StormRecord(record.channel, record.ts, last, entries)
                 if await self._store.schedule_cas(STORM + incident.route, raw, joined.to_json()):
-                    await self._show(incident.route, joined)
-                    return record.ts
+                    return record.ts, joined
                 continue
             lease = STORM + incident.route
             if await self._store.lease_acquire(lease, self._owner, self._lease, self._clock()):
@@ -112,22 +110,23 @@ class StormMessages:
                 finally:
                     await self._store.lease_release(lease, self._owner)
                 if started != "":
-                    return started
+                    return started, None
                 continue
             # Another replica is posting the route's storm message: join it once it is saved.
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
         raise RetryLater(f"the storm of {incident.route} kept changing", self._retry)
 
-    async def _start(self, incident: Incident, entry: msg.StormEntry) -> str | None:
+    async def _start(self, incident: Incident, entry: StormEntry) -> str | None:
         """Post a new storm message and save it (holding the route's storm lease): its ts; ""
         when a storm turned out to be running after all (join it), None when Slack failed."""
         raw, record = await self._read(incident.route)
         if record is not None and self._running(record, incident):
             return ""
-        response = await self._post(incident.channel, self._text(incident.route, [entry]))
-        if response is None:
+        text = self._text(incident.route, [entry])
+        sent = await self._sender.post(incident.channel, text.text, text.blocks)
+        if not sent.ok:
             return None
-        ts = str(response["ts"])
+        ts = sent.ts
         started = StormRecord(incident.channel, ts, incident.opened_at, [entry])
         for _ in range(_CAS_ATTEMPTS):
             if await self._store.schedule_cas(STORM + incident.route, raw, started.to_json()):
@@ -152,13 +151,14 @@ class StormMessages:
         changed since (another replica's edit may have reached Slack before ours), show that."""
         shown = saved.entries
         for _ in range(_CAS_ATTEMPTS):
-            await self._update(saved.channel, saved.ts, self._text(route_key, shown))
+            text = self._text(route_key, shown)
+            await self._sender.update(saved.channel, saved.ts, text.text, text.blocks)
             _, latest = await self._read(route_key)
             if latest is None or latest.ts != saved.ts or latest.entries == shown:
                 return
             shown = latest.entries
 
-    def _text(self, route_key: str, entries: list[msg.StormEntry]) -> msg.SlackText:
+    def _text(self, route_key: str, entries: list[StormEntry]) -> msg.SlackText:
         settings = self._settings.alarms
         return msg.storm_message(
             entries,

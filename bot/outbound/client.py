@@ -1,16 +1,10 @@
-"""The Slack Web API client: retries for 429, 5xx and connection errors, and per-channel pacing.
-
-Slack allows about one message per second per channel (short bursts are tolerated); the
-``ChannelPacer`` keeps posts and updates inside that, so an alarm storm queues instead of
-earning 429s.
-"""
+"""The Slack Web API client: the bot token, ``SLACK_API_URL``, and retries for 429, 5xx and
+connection errors. Only ``bot.outbound.sender`` calls methods on it; pacing is
+``bot.outbound.pacing``'s."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -59,29 +53,3 @@ def make_web_client(
             AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
         ],
     )
-
-
-class ChannelPacer:
-    """A token bucket per channel: ``rate`` messages a second, bursts of ``burst``."""
-
-    def __init__(
-        self, rate: float = 1.0, burst: int = 4, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._rate = rate
-        self._burst = float(burst)
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, updated)
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def wait(self, channel: str) -> None:
-        lock = self._locks.setdefault(channel, asyncio.Lock())
-        async with lock:
-            now = self._clock()
-            tokens, updated = self._buckets.get(channel, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - updated) * self._rate)
-            if tokens < 1.0:
-                delay = (1.0 - tokens) / self._rate
-                await asyncio.sleep(delay)
-                now = self._clock()
-                tokens = 1.0
-            self._buckets[channel] = (tokens - 1.0, now)

@@ -2,8 +2,10 @@
 
 Edits are paced to one per edit interval per message (a second; ``Timings.live_edit_interval``),
 changes in between coalesced into the next edit; the final version carries the buttons, and
-the full output goes into a file in the thread when it does not fit. Slack failing never
-fails the run: it is logged and counted.
+the full output goes into a file in the thread when it does not fit. Every call goes through
+the sender (``bot.outbound.sender``), whose edit budget is the workspace's; Slack failing never
+fails the run: the sender logs and counts it. ``LiveMessage`` is the ``RunView`` that
+``bot.runs`` shows a run in.
 """
 
 from __future__ import annotations
@@ -12,14 +14,8 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
-from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
-from bot.metrics import Metrics
-from bot.outbound.client import ChannelPacer
+from bot.outbound.sender import SlackSender
 from bot.render.blocks import full_output, needs_file, run_blocks, run_fallback_text
 from bot.results import RunResult
 from bot.timings import DEFAULTS
@@ -32,18 +28,14 @@ class LiveMessage:
 
     def __init__(
         self,
-        client: AsyncWebClient,
-        pacer: ChannelPacer,
-        metrics: Metrics,
+        sender: SlackSender,
         channel: str,
         *,
         thread_ts: str | None = None,
         requested_by: str = "",
         edit_interval: timedelta = DEFAULTS.live_edit_interval,
     ) -> None:
-        self._client = client
-        self._pacer = pacer
-        self._metrics = metrics
+        self._sender = sender
         self.channel = channel
         self.thread_ts = thread_ts
         self.requested_by = requested_by
@@ -57,17 +49,14 @@ class LiveMessage:
 
     async def post(self, run: RunResult) -> str | None:
         """Post the first version (every step pending); returns its ts, or None if Slack failed."""
-        args: dict[str, Any] = {"thread_ts": self.thread_ts} if self.thread_ts else {}
-        response = await self._call(
-            "chat.postMessage",
-            channel=self.channel,
-            text=run_fallback_text(run),
-            blocks=run_blocks(run, requested_by=self.requested_by, buttons=False),
-            unfurl_links=False,
-            **args,
+        sent = await self._sender.post(
+            self.channel,
+            run_fallback_text(run),
+            run_blocks(run, requested_by=self.requested_by, buttons=False),
+            thread_ts=self.thread_ts,
         )
-        if response is not None:
-            self.ts = str(response["ts"])
+        if sent.ok:
+            self.ts = sent.ts
             self._last_edit = time.monotonic()
         return self.ts
 
@@ -91,19 +80,19 @@ class LiveMessage:
                     await self._edit(run, buttons=False)
 
     async def finish(self, run: RunResult) -> None:
-        """The final version, with buttons; the full output as a file when it did not fit."""
+        """The final version, with buttons; the full output as a file when it did not fit.
+
+        No waiting for a snapshot being shown: the sender sends edits of one message in order,
+        and a snapshot still waiting for the edit budget is replaced by this version."""
         self._finished = True
-        async with self._lock:
-            await self._edit(run, buttons=True)
+        await self._edit(run, buttons=True)
         if needs_file(run):
             await self.upload_output(run)
 
     async def upload_output(self, run: RunResult) -> None:
-        thread = self.thread_ts or self.ts
-        await self._call(
-            "files.upload",
-            channel=self.channel,
-            thread_ts=thread,
+        await self._sender.upload(
+            self.channel,
+            thread_ts=self.thread_ts or self.ts,
             content=full_output(run),
             filename=f"triage-{run.playbook}-{run.run_id}.txt",
             title=f"{run.title} — full output",
@@ -112,27 +101,29 @@ class LiveMessage:
     async def _edit(self, run: RunResult, *, buttons: bool) -> None:
         if self.ts is None:
             return
-        await self._call(
-            "chat.update",
-            channel=self.channel,
-            ts=self.ts,
-            text=run_fallback_text(run),
-            blocks=run_blocks(run, requested_by=self.requested_by, buttons=buttons),
+        await self._sender.update(
+            self.channel,
+            self.ts,
+            run_fallback_text(run),
+            run_blocks(run, requested_by=self.requested_by, buttons=buttons),
         )
         self._last_edit = time.monotonic()
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
-        if method == "chat.postMessage":  # Slack's 1-per-second-per-channel limit is for posts
-            await self._pacer.wait(self.channel)
-        try:
-            if method == "files.upload":
-                response = await self._client.files_upload_v2(**kwargs)
-            else:
-                response = await self._client.api_call(method, json=kwargs)
-        except (TimeoutError, SlackApiError, OSError, aiohttp.ClientError) as exc:
-            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
-            log.error("Slack %s failed for channel %s: %s", method, self.channel, reason)
-            self._metrics.slack_calls.labels(method, "error").inc()
-            return None
-        self._metrics.slack_calls.labels(method, "ok").inc()
-        return response
+
+class LiveMessages:
+    """A new ``LiveMessage`` for each run: the views ``bot.runs.SlackRuns`` shows runs in."""
+
+    def __init__(
+        self, sender: SlackSender, *, edit_interval: timedelta = DEFAULTS.live_edit_interval
+    ) -> None:
+        self._sender = sender
+        self._edit_interval = edit_interval  # a live message is edited at most this often
+
+    def __call__(self, channel: str, thread_ts: str | None, requested_by: str) -> LiveMessage:
+        return LiveMessage(
+            self._sender,
+            channel,
+            thread_ts=thread_ts,
+            requested_by=requested_by,
+            edit_interval=self._edit_interval,
+        )

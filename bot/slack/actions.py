@@ -9,8 +9,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
 from bot.errors import BotError, ParamError
 from bot.slack import messages
 from bot.slack.commands import Reply, TriageCommand
@@ -103,8 +101,8 @@ class RunButtons:
         output = await self.deps.store.run_output(run_id)
         if output is None:
             return Reply(messages.OUTPUT_GONE)
-        await self.deps.client.files_upload_v2(
-            channel=channel,
+        await self.deps.sender.upload(
+            channel,
             thread_ts=thread_ts,
             content=output,
             filename=f"triage-{run_id}.txt",
@@ -157,17 +155,16 @@ class RunButtons:
         channel, _ = read_metadata(view)
         try:
             playbook = self.deps.catalog.get(chosen)
-            await self.deps.client.views_update(
-                view_id=str(view.get("id", "")),
-                hash=str(view.get("hash", "")) or None,
-                view=parameter_view(self.deps.catalog, channel, playbook),
+            # With the view's hash: a newer choice that already updated the view wins
+            # (hash_conflict, logged by the sender); the submission check catches a view left
+            # showing another playbook's parameters.
+            await self.deps.sender.update_view(
+                str(view.get("id", "")),
+                parameter_view(self.deps.catalog, channel, playbook),
+                view_hash=str(view.get("hash", "")) or None,
             )
         except BotError as exc:
             log.info("modal: %s", exc.user_message)
-        except SlackApiError as exc:
-            # hash_conflict: a newer choice already updated the view; the submission check
-            # catches a view left showing another playbook's parameters.
-            log.warning("modal update for %s failed: %s", chosen, exc.response.get("error"))
         except Exception:
             log.exception("modal update for %s failed", chosen)
             self.deps.metrics.errors.labels("button").inc()

@@ -9,7 +9,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.actions import DETAILS_ACTION, RERUN_ACTION, RunButtons
 from bot.slack.commands import CONFIRM_ACTION, TriageCommand
@@ -48,9 +47,10 @@ def build_bolt_app(
 
     _quiet_token_warning()
     app = AsyncApp(
-        # Listeners use deps.client; Bolt's own client only needs the API URL (the token comes
-        # from ``authorize``; Socket Mode's apps.connections.open passes the app token itself).
-        client=AsyncWebClient(base_url=deps.client.base_url),
+        # Listeners call Slack through deps.sender; Bolt's own client only needs the API URL
+        # (the token comes from ``authorize``; Socket Mode's apps.connections.open passes the
+        # app token itself).
+        client=deps.sender.bolt_client(),
         signing_secret=signing_secret,
         process_before_response=True,
         authorize=authorize,

@@ -134,7 +134,7 @@ class TriageCommand:
         return Reply()
 
     async def _open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
-        await self.deps.client.views_open(trigger_id=trigger_id, view=view)
+        await self.deps.sender.open_view(trigger_id, view)
 
     async def _alarm_run(self, name: str, user: str, channel: str) -> None:
         deps = self.deps
@@ -171,9 +171,7 @@ class TriageCommand:
         self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None
     ) -> None:
         """An ephemeral message after the ack (``text`` is the fallback when ``blocks``)."""
-        await self.deps.client.chat_postEphemeral(
-            channel=channel, user=user, text=text, blocks=blocks
-        )
+        await self.deps.sender.ephemeral(channel, user, text, blocks)
 
 
 def confirm_reply(playbook: Playbook, raw: Mapping[str, str]) -> Reply:

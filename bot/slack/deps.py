@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
+from bot.access import AccessPolicy
 from bot.alarms.model import Alarm
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
 from bot.runs import SlackRuns
-from bot.slack.access import AccessPolicy
 from bot.store.base import Store
 from bot.tasks import TaskTracker
 
@@ -32,7 +31,7 @@ class SlackDeps:
     runs: SlackRuns
     tasks: TaskTracker
     store: Store
-    client: AsyncWebClient
+    sender: SlackSender  # every Slack call the listeners make after the ack
     metrics: Metrics
     lookup_alarm: AlarmLookup
     post_digest: DigestPoster | None

@@ -35,6 +35,8 @@ from bot.digest.schedule import (
     cron_trigger,
 )
 from bot.digest.service import DigestService
+from bot.metrics import Metrics
+from bot.outbound.sender import SlackSender
 from bot.store.sqlite import SqliteStore
 from bot.timings import DEFAULTS
 from tests.digest import seed
@@ -74,7 +76,7 @@ def berlin(day: date, hour: int, minute: int = 0) -> datetime:
 class World:
     aws: AwsClients
     slack: FakeSlackApi
-    client: AsyncWebClient
+    sender: SlackSender
     db: Path
     stores: list[SqliteStore]
 
@@ -88,7 +90,7 @@ class World:
     async def service(self, clock: Clock, owner: str = "one") -> DigestService:
         store = await self.store()
         return DigestService(
-            SETTINGS, self.aws, store, self.client, trigger=TRIGGER, owner=owner, clock=clock
+            SETTINGS, self.aws, store, self.sender, trigger=TRIGGER, owner=owner, clock=clock
         )
 
     def digests(self) -> list[SlackMessage]:
@@ -110,7 +112,7 @@ async def world(aws: AwsClients, tmp_path: Path) -> AsyncIterator[World]:
     slack = FakeSlackApi()
     await slack.start()
     client = AsyncWebClient(token="xoxb-test", base_url=slack.base_url)
-    w = World(aws, slack, client, tmp_path / "state.db", [])
+    w = World(aws, slack, SlackSender(client, Metrics()), tmp_path / "state.db", [])
     yield w
     for store in w.stores:
         await store.close()
@@ -259,7 +261,7 @@ async def test_the_scheduler_keeps_running_after_a_failed_digest(w: World) -> No
         SETTINGS,
         w.aws,
         store,
-        w.client,
+        w.sender,
         trigger=TRIGGER,
         owner="serve",
         clock=clock,

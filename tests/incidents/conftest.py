@@ -23,7 +23,9 @@ from bot.demo.slack_model import blocks_text
 from bot.executor import Executor
 from bot.incidents.lifecycle import Incidents
 from bot.metrics import Metrics
-from bot.outbound.client import ChannelPacer
+from bot.outbound.live import LiveMessages
+from bot.outbound.pacing import ChannelPacer
+from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import load_catalog
 from bot.runs import SlackRuns
 from bot.steps import default_registry
@@ -155,15 +157,24 @@ async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
         clock = Clock()
         metrics = Metrics()
         client = AsyncWebClient(token="xoxb-test", base_url=slack.base_url)
-        pacer = ChannelPacer(rate=1000.0, burst=1000)
+        sender = SlackSender(
+            client,
+            metrics,
+            posts=ChannelPacer(rate=1000.0, burst=1000),
+            edits_per_minute=60_000.0,
+            edit_burst=1000,
+        )
         registry = default_registry()
         runs = SlackRuns(
-            Executor(registry, aws, clock=clock), store, client, pacer, metrics, clock=clock
+            Executor(registry, aws, clock=clock),
+            store,
+            LiveMessages(sender),
+            metrics,
+            clock=clock,
         )
         parts = {
             "catalog": load_catalog([PLAYBOOKS], registry),
-            "client": client,
-            "pacer": pacer,
+            "sender": sender,
             "runs": runs,
             "aws": aws,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from bot.incidents.lifecycle import LAST_SEEN
+from bot.incidents.changes import LAST_SEEN
 from tests.incidents.conftest import Build, make_alarm, shown
 
 

@@ -10,8 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.demo.slack_api import FakeSlackApi
 from bot.metrics import Metrics
-from bot.outbound.client import ChannelPacer
 from bot.outbound.live import LiveMessage
+from bot.outbound.sender import SlackSender
 from bot.results import RunResult, Status, StepResult
 from tests.render.runs import make_run
 
@@ -46,9 +46,7 @@ async def test_a_snapshot_arriving_during_an_edit_is_shown_before_the_run_ends()
         client = AsyncWebClient(token="xoxb-live", base_url=slack.base_url)
         newer = snapshot(Status.OK, Status.OK)
         message = RacingMessage(
-            client,
-            ChannelPacer(),
-            Metrics(),
+            SlackSender(client, Metrics()),
             CHANNEL,
             during_edit=newer,
             edit_interval=timedelta(seconds=0.05),
@@ -69,7 +67,7 @@ async def test_a_snapshot_arriving_during_an_edit_is_shown_before_the_run_ends()
 async def test_a_snapshot_still_waiting_when_the_run_finishes_is_dropped() -> None:
     async with FakeSlackApi() as slack:
         client = AsyncWebClient(token="xoxb-live", base_url=slack.base_url)
-        message = LiveMessage(client, ChannelPacer(), Metrics(), CHANNEL, edit_interval=INTERVAL)
+        message = LiveMessage(SlackSender(client, Metrics()), CHANNEL, edit_interval=INTERVAL)
         await message.post(snapshot(Status.PENDING))
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -6,17 +6,13 @@ every refusal says why.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.config import AccessSettings
+from bot.outbound.sender import SlackSender
 from bot.playbooks.schema import Playbook
 
-log = logging.getLogger(__name__)
 GROUP_CACHE_SECONDS = 300.0
 
 
@@ -24,11 +20,11 @@ class AccessPolicy:
     def __init__(
         self,
         settings: AccessSettings,
-        client: AsyncWebClient,
+        sender: SlackSender,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
-        self._client = client
+        self._sender = sender  # user groups: usergroups.users.list
         self._clock = clock
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
 
@@ -69,11 +65,8 @@ class AccessPolicy:
         cached = self._groups.get(group)
         if cached and self._clock() - cached[0] < GROUP_CACHE_SECONDS:
             return cached[1]
-        try:
-            response = await self._client.usergroups_users_list(usergroup=group)
-            members = frozenset(response.get("users") or [])
-        except SlackApiError as exc:
-            log.warning("cannot list user group %s: %s", group, exc.response.get("error"))
+        members = await self._sender.usergroup_members(group)  # a failure is logged there
+        if members is None:
             members = frozenset()
         self._groups[group] = (self._clock(), members)
         return members

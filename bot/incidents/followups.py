@@ -1,0 +1,101 @@
+"""What follows an incident's root message, once the key's lock is released: the routed
+playbook's run in the thread, and a chart of the alarm's metric."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.alarms.model import Alarm
+from bot.alarms.routing import route
+from bot.aws import AwsClients
+from bot.config import Settings
+from bot.errors import BotError
+from bot.incidents import messages as msg
+from bot.incidents.chart import alarm_chart_png, chart_filename, fetch_alarm_metric
+from bot.metrics import Metrics
+from bot.outbound.sender import SlackSender
+from bot.playbooks.catalog import Catalog
+from bot.playbooks.params import resolve_params
+from bot.runs import RunRequest, SlackRuns
+
+log = logging.getLogger(__name__)
+
+
+class FollowUps:
+    """Runs an alarm's playbook where Slack shows it, and posts the alarm's chart."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        catalog: Catalog,
+        runs: SlackRuns,
+        aws: AwsClients,
+        sender: SlackSender,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._runs = runs
+        self._aws = aws
+        self._sender = sender
+        self._metrics = metrics
+        self._clock = clock
+
+    async def run_playbook(
+        self, alarm: Alarm, channel: str, thread_ts: str | None, *, user: str, source: str
+    ) -> None:
+        """Run the playbook the routes give the alarm; a playbook that cannot run says why in
+        the thread."""
+        decision = route(alarm, self._settings.routes, self._settings.slack.default_channel)
+        try:
+            playbook = self._catalog.get(decision.playbook)
+            params = resolve_params(
+                playbook, {}, {"alarm": alarm.template_context(), "now": self._clock()}
+            )
+        except BotError as exc:
+            log.warning("playbook %s for %s cannot run: %s", decision.playbook, alarm.name, exc)
+            failed = msg.playbook_failed(exc.user_message)
+            await self._sender.post(channel, failed.text, failed.blocks, thread_ts=thread_ts)
+            return
+        await self._runs.run(
+            RunRequest(
+                playbook=playbook,
+                params=params,
+                raw_params={"alarm": alarm.name, "state": alarm.state},
+                channel=channel,
+                user=user,
+                source=source,
+                thread_ts=thread_ts,
+                alarm=alarm,
+            )
+        )
+
+    async def post_chart(self, alarm: Alarm, channel: str, thread_ts: str) -> None:
+        """The alarm's metric over the last hours, in the thread; none when AWS has none."""
+        try:
+            points = await fetch_alarm_metric(self._aws, alarm, self._clock())
+        except Exception as exc:  # AWS said no: the thread does without a chart
+            log.warning("no chart for %s: %s", alarm.name, exc)
+            return
+        if points is None:
+            log.info("no chart for %s: no single metric or no datapoints", alarm.name)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+            png = await loop.run_in_executor(None, alarm_chart_png, alarm, points)
+        except Exception:
+            log.exception("drawing the chart of %s failed", alarm.name)
+            self._metrics.errors.labels("chart").inc()
+            return
+        await self._sender.upload(
+            channel,
+            thread_ts=thread_ts,
+            content=png,
+            filename=chart_filename(alarm),
+            title=f"{alarm.name}: last 3 hours",
+        )

@@ -1,0 +1,246 @@
+"""The one way to the Slack Web API: every method the bot calls, paced, retried and counted.
+
+The failure policy, in one place:
+
+- **Retried**: by the client (``bot.outbound.client``): a 429 after Slack's ``Retry-After``,
+  a 5xx or a dropped connection after a backoff. Nothing is retried here on top of that; work
+  that must reach Slack (an incident's root) is retried by its caller, from the store.
+- **Logged and counted**: every call is counted in ``triagebot_slack_calls`` by method and
+  outcome; a failure is logged once, here, with the method, the channel and Slack's error, and
+  counted in ``triagebot_errors{kind="slack"}`` — except the answers that are part of normal
+  work (``EXPECTED``, logged at INFO).
+- **Seen by a person**: nothing raises into the caller. A ``Sent`` says whether Slack took the
+  call and, if not, why; ``Sent.check`` turns a failure into a ``SlackRefused`` whose
+  ``user_message`` says what did not arrive and why (the CLI prints it).
+
+Pacing: posts and uploads wait for their channel's bucket (about one a second); edits
+(``chat.update``) wait for the workspace's edit budget (about 50 a minute). An edit waiting for
+its turn is replaced by a newer edit of the same message: only the latest content is sent, and
+everyone who asked for one of the replaced edits is answered with the result of the one that
+went out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import BotError
+from bot.metrics import Metrics
+from bot.outbound.pacing import ChannelPacer, TokenBucket
+
+log = logging.getLogger(__name__)
+
+EXPECTED = frozenset({"hash_conflict"})
+"""Slack errors that are part of normal work: ``views.update`` lost to a newer view."""
+DEFAULT_EDITS_PER_MINUTE = 50  # chat.update is Tier 3, shared by the whole workspace
+DEFAULT_EDIT_BURST = 5
+_FAILURES = (TimeoutError, SlackClientError, OSError, aiohttp.ClientError)
+
+Blocks = Sequence[Mapping[str, Any]]
+
+
+class SlackRefused(BotError):
+    """Slack did not take something that had to arrive (``Sent.check``)."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"Slack did not take {what}: {reason}")
+        self.reason = reason  # Slack's error code, or the connection failure
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Slack's answer to one call, or why there is none."""
+
+    ok: bool
+    data: Mapping[str, Any] = field(default_factory=dict)
+    error: str = ""  # Slack's error code, or the connection failure, when not ok
+
+    @property
+    def ts(self) -> str:
+        return str(self.data.get("ts") or "")
+
+    def check(self, what: str) -> Sent:
+        """This answer when Slack took the call; else raise ``SlackRefused`` naming ``what``."""
+        if not self.ok:
+            raise SlackRefused(what, self.error)
+        return self
+
+
+@dataclass
+class _Edit:
+    """An edit of one message waiting for its turn; a newer one replaces its arguments."""
+
+    args: dict[str, Any]
+    done: asyncio.Future[Sent]
+
+
+class SlackSender:
+    """Every Slack Web API call the bot makes."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        metrics: Metrics,
+        *,
+        posts: ChannelPacer | None = None,
+        edits_per_minute: float = DEFAULT_EDITS_PER_MINUTE,
+        edit_burst: int = DEFAULT_EDIT_BURST,
+    ) -> None:
+        self._client = client
+        self._metrics = metrics
+        self._posts = posts or ChannelPacer()
+        self._edits = TokenBucket(edits_per_minute / 60.0, edit_burst)
+        self._waiting: dict[tuple[str, str], _Edit] = {}  # (channel, ts) -> the edit waiting
+        self._in_order: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def bolt_client(self) -> AsyncWebClient:
+        """Bolt's own client (its ``ack``/``respond`` and Socket Mode's connection): the API
+        URL only. The bot's calls go through this sender."""
+        return AsyncWebClient(base_url=self._client.base_url)
+
+    # messages
+
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: Blocks | None = None,
+        *,
+        thread_ts: str | None = None,
+    ) -> Sent:
+        """``chat.postMessage`` (``text`` is the notification and fallback text)."""
+        args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
+        if blocks:
+            args["blocks"] = list(blocks)
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        await self._posts.wait(channel)
+        return await self._call("chat.postMessage", channel, args)
+
+    async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> Sent:
+        """``chat.update``, from the workspace's edit budget; the latest content wins."""
+        args: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            args["blocks"] = list(blocks)
+        key = (channel, ts)
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            waiting.args = args  # the older edit is never sent: this one goes in its place
+            return await asyncio.shield(waiting.done)
+        edit = _Edit(args, asyncio.get_running_loop().create_future())
+        self._waiting[key] = edit
+        result = Sent(False, error="cancelled")
+        try:
+            async with self._message_lock(key):  # one edit of a message at a time, in order
+                await self._edits.take()
+                if self._waiting.get(key) is edit:
+                    del self._waiting[key]  # from here on a newer edit waits for its own turn
+                result = await self._call("chat.update", channel, edit.args)
+        finally:
+            if self._waiting.get(key) is edit:
+                del self._waiting[key]
+            edit.done.set_result(result)
+        return result
+
+    async def ephemeral(
+        self, channel: str, user: str, text: str, blocks: Blocks | None = None
+    ) -> Sent:
+        """``chat.postEphemeral``: seen only by ``user``."""
+        args: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks:
+            args["blocks"] = list(blocks)
+        return await self._call("chat.postEphemeral", channel, args)
+
+    async def upload(
+        self,
+        channel: str,
+        *,
+        content: str | bytes,
+        filename: str,
+        title: str,
+        thread_ts: str | None = None,
+    ) -> Sent:
+        """A file in the channel (in ``thread_ts``'s thread), paced like a post."""
+        args: dict[str, Any] = {
+            "channel": channel,
+            "content": content,
+            "filename": filename,
+            "title": title,
+        }
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        await self._posts.wait(channel)
+        return await self._call("files.upload", channel, args)
+
+    # modals and user groups
+
+    async def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> Sent:
+        return await self._call("views.open", "", {"trigger_id": trigger_id, "view": dict(view)})
+
+    async def update_view(
+        self, view_id: str, view: Mapping[str, Any], *, view_hash: str | None = None
+    ) -> Sent:
+        """``views.update``; with ``view_hash``, Slack refuses (``hash_conflict``) when the
+        view changed since, so a stale update never overwrites a newer view."""
+        args: dict[str, Any] = {"view_id": view_id, "view": dict(view)}
+        if view_hash:
+            args["hash"] = view_hash
+        return await self._call("views.update", "", args)
+
+    async def push_view(self, trigger_id: str, view: Mapping[str, Any]) -> Sent:
+        return await self._call("views.push", "", {"trigger_id": trigger_id, "view": dict(view)})
+
+    async def usergroup_members(self, group: str) -> frozenset[str] | None:
+        """The members of a user group; None when Slack would not say."""
+        sent = await self._call("usergroups.users.list", "", {"usergroup": group})
+        if not sent.ok:
+            return None
+        return frozenset(str(u) for u in sent.data.get("users") or [])
+
+    # the one call
+
+    async def _call(self, method: str, channel: str, args: dict[str, Any]) -> Sent:
+        try:
+            if method == "files.upload":
+                response = await self._client.files_upload_v2(**args)
+            elif method == "usergroups.users.list":
+                response = await self._client.api_call(method, http_verb="GET", params=args)
+            else:
+                response = await self._client.api_call(method, json=args)
+        except _FAILURES as exc:
+            reason = _reason(exc)
+            self._metrics.slack_calls.labels(method, "error").inc()
+            where = f" for channel {channel}" if channel else ""
+            if reason in EXPECTED:
+                log.info("Slack %s%s: %s", method, where, reason)
+            else:
+                log.error("Slack %s failed%s: %s", method, where, reason)
+                self._metrics.errors.labels("slack").inc()
+            return Sent(False, error=reason)
+        self._metrics.slack_calls.labels(method, "ok").inc()
+        data = response.data
+        return Sent(True, data if isinstance(data, dict) else {})
+
+    def _message_lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        lock = self._in_order.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._in_order[key] = lock
+        return lock
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc)
+    return str(exc) or type(exc).__name__
