@@ -58,6 +58,24 @@ HEALTH_SERVICES = {
 }
 
 
+# Alarm dimensions whose values are bare names → what the name is of.
+_DIMENSION_KINDS = {
+    "FunctionName": "function",
+    "ServiceName": "service",
+    "ClusterName": "cluster",
+    "AutoScalingGroupName": "Auto Scaling group",
+    "DBInstanceIdentifier": "database",
+    "DBClusterIdentifier": "database cluster",
+    "TableName": "table",
+    "QueueName": "queue",
+    "TopicName": "topic",
+    "BucketName": "bucket",
+    "ApiName": "API",
+    "StateMachineArn": "state machine",
+    "CacheClusterId": "cache cluster",
+}
+
+
 @dataclass(frozen=True)
 class Line:
     """One sentence of the verdict and the steps whose findings it rests on."""
@@ -103,15 +121,16 @@ def correlate(
     ]
 
     alarm_keys = _alarm_keys(alarm)
-    suspects = _suspects(changes, symptoms, alarm_keys, start)
+    suspects, late = _suspects(changes, symptoms, alarm_keys, start)
     lines: list[Line] = []
     issue_lines = _issue_lines(issues, start, anchor)
     room = MAX_LINES - len(issue_lines)
+    kinds = _named_kinds(alarm)
     for rank, suspect in enumerate(suspects[:room]):
-        lines.append(_change_line(rank, suspect, start, anchor))
+        lines.append(_change_line(rank, suspect, start, anchor, kinds))
     lines.extend(issue_lines)
     if not suspects:
-        nothing = _nothing_line(searched, issues, changes, start, now)
+        nothing = _nothing_line(searched, issues, changes, late, now)
         if nothing is not None and len(lines) < MAX_LINES:
             lines.append(nothing)
     return tuple(lines[:MAX_LINES])
@@ -142,10 +161,12 @@ def _suspects(
     symptoms: list[tuple[str, Symptom]],
     alarm_keys: frozenset[str],
     start: datetime,
-) -> list[_Suspect]:
+) -> tuple[list[_Suspect], int]:
     """Changes that could have caused it, closest before the alarm first, each with the symptom
-    it touches (if any). One principal's calls on one resource make one suspect."""
+    it touches (if any); and how many touched those resources only after the trouble began.
+    One principal's calls on one resource make one suspect."""
     found: list[_Suspect] = []
+    late = 0
     for step_id, change in sorted(changes, key=lambda c: start - c[1].at):
         if change.failed:
             continue
@@ -155,7 +176,8 @@ def _suspects(
             continue
         cutoff = min([start, *(s.since for _, s in touched if s.since is not None)])
         if change.at > cutoff:
-            continue  # after the symptom began (or after the alarm): not its cause
+            late += 1  # after the symptom began (or after the alarm): not its cause
+            continue
         symptom = touched[0] if touched else _alarm_symptom(symptoms, alarm_keys)
         wanted = alarm_keys | (_keys(symptom[1].resources) if symptom else frozenset())
         resource = next(
@@ -166,7 +188,7 @@ def _suspects(
             found.append(_Suspect(step_id, change, resource, symptom))
         else:
             found[same] = _merged(found[same], step_id, change)
-    return found
+    return found, late
 
 
 def _same_hand(suspect: _Suspect, change: Change, resource: str) -> bool:
@@ -201,9 +223,21 @@ def _alarm_symptom(
     return None
 
 
-def _change_line(rank: int, suspect: _Suspect, start: datetime, anchor: str) -> Line:
+def _named_kinds(alarm: Alarm | None) -> dict[str, str]:
+    """Bare names in the alarm's dimensions and what they name (``checkout`` → function)."""
+    if alarm is None:
+        return {}
+    return {v: _DIMENSION_KINDS[k] for k, v in alarm.dimensions.items() if k in _DIMENSION_KINDS}
+
+
+def _change_line(
+    rank: int, suspect: _Suspect, start: datetime, anchor: str, kinds: dict[str, str]
+) -> Line:
     change = suspect.change
     what = resource_phrase(suspect.resource)
+    name = resource_name(suspect.resource)
+    if what.startswith("`") and name in kinds:
+        what = f"{kinds[name]} {what}"
     how = ", ".join(part for part in (change.action, change.detail) if part)
     if suspect.earlier:
         how += f"; before it {', '.join(suspect.earlier)}"
@@ -291,7 +325,7 @@ def _nothing_line(
     searched: list[tuple[str, Searched]],
     issues: list[tuple[str, AwsIssue]],
     changes: list[tuple[str, Change]],
-    start: datetime,
+    late: int,
     now: datetime,
 ) -> Line | None:
     """ "No change in the last 2 h touches these resources; AWS Health is clear." — saying only
@@ -303,10 +337,16 @@ def _nothing_line(
     if looked:
         since = min((s.since for _, s in looked if s.since is not None), default=None)
         window = f" in the last {span(now - since)}" if since is not None else ""
-        text = f"no change{window} touches these resources"
-        others = [c for _, c in changes if not c.failed]
-        if others:
-            text += f" ({len(others)} change{'s' if len(others) != 1 else ''} elsewhere)"
+        others = len([c for _, c in changes if not c.failed])
+        if late:
+            text = f"no change{window} touched these resources before the trouble began"
+            text += f" ({late} did after)"
+        elif others:
+            text = f"none of the {others} change{'s' if others != 1 else ''}{window} touches"
+        else:
+            text = f"no change{window} touches"
+        if not late:
+            text += " these resources"
         if not all(s.complete for _, s in looked):
             text += " as far as was read"
         parts.append(text)
@@ -342,4 +382,4 @@ def _keys(resources: Iterable[str]) -> frozenset[str]:
 def _line(text: str, rests_on: Iterable[str]) -> Line:
     steps = tuple(dict.fromkeys(rests_on))
     named = ", ".join(f"`{s}`" for s in steps)
-    return Line(text=f"{text} (from {named}).", rests_on=steps)
+    return Line(text=f"{text} — from {named}.", rests_on=steps)

@@ -292,8 +292,8 @@ async def reachability(ctx: StepContext, params: ReachabilityParams) -> StepOutp
         evidence=(
             (
                 Symptom(
-                    f"{params.protocol} {params.port} to {instance_id} is blocked "
-                    f"({failed[0].name} fails)",
+                    f"{params.protocol} {params.port} to {instance_id} is blocked: "
+                    f"the {failed[0].name} check fails",
                     tuple(r for r in (instance_id, *group_ids, subnet_id) if r),
                     service="EC2",
                 ),
