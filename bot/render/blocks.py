@@ -5,7 +5,7 @@ is the text to attach."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,8 @@ TABLE_CELL = 32
 TABLE_CHARS = 900
 SHOWN_SERIES = 3
 
+# How the correlator's lines begin; that word is shown in bold.
+_LEADS = frozenset({"Likely", "Also possible", "Possible"})
 # Blocks around the step sections: header, context, footer context, actions.
 _FRAME_BLOCKS = 4
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -71,9 +73,14 @@ class _Section:
 
 
 def run_blocks(
-    run: RunResult, *, requested_by: str = "", buttons: bool = True
+    run: RunResult,
+    *,
+    requested_by: str = "",
+    buttons: bool = True,
+    likely: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """The message for a run, in progress or finished; buttons only once it has finished."""
+    """The message for a run, in progress or finished; buttons only once it has finished.
+    ``likely`` (``bot.correlate.likely_lines``) is the first section, above the steps."""
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -81,11 +88,13 @@ def run_blocks(
         },
         context_block(_about(run, requested_by or run.requested_by)),
     ]
+    if likely:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": likely_text(likely)}})
     sections = [
         {"type": "section", "text": {"type": "mrkdwn", "text": _section(step).text}}
         for step in run.steps
     ]
-    blocks.extend(fit_blocks(sections, limit=MAX_BLOCKS - _FRAME_BLOCKS))
+    blocks.extend(fit_blocks(sections, limit=MAX_BLOCKS - _FRAME_BLOCKS - bool(likely)))
     if run.finished:
         blocks.append(context_block([_footer(run)]))
         if buttons:
@@ -128,16 +137,29 @@ def outcome(run: RunResult) -> str:
     return ", ".join(parts) or "no problems found"
 
 
-def full_output(run: RunResult) -> str:
+def full_output(run: RunResult, *, likely: Sequence[str] = ()) -> str:
     """The complete run as text, for the file attached when the message had to be cut."""
-    return render_text(run)
+    return render_text(run, likely=likely)
 
 
-def needs_file(run: RunResult) -> bool:
+def needs_file(run: RunResult, *, likely: Sequence[str] = ()) -> bool:
     """Whether ``run_blocks`` had to leave anything out (so ``full_output`` should be attached)."""
-    if len(run.steps) > MAX_BLOCKS - _FRAME_BLOCKS:
+    if len(run.steps) > MAX_BLOCKS - _FRAME_BLOCKS - bool(likely):
         return True
     return any(_section(step).cut for step in run.steps)
+
+
+def likely_text(likely: Sequence[str]) -> str:
+    """The suspect lines as one mrkdwn section: each line's lead word (``Likely:``) in bold,
+    ARNs shortened, outside text escaped; within Slack's section limit."""
+    lines = []
+    for line in likely:
+        text = escape(shorten_arns(" ".join(line.split())))
+        lead, sep, rest = text.partition(": ")
+        if sep and lead in _LEADS:
+            text = f"*{lead}:* {rest}"
+        lines.append(f"🧭 {text}")
+    return truncate("\n".join(lines), MAX_SECTION_TEXT)
 
 
 def escape(text: str) -> str:

@@ -31,8 +31,9 @@ CELL_WIDTH = 60  # wider table cells are cut with "…"
 INDENT = "    "
 
 
-def render_text(run: RunResult) -> str:
-    """The whole run, every step with its findings, tables and series, for a terminal."""
+def render_text(run: RunResult, *, likely: Sequence[str] = ()) -> str:
+    """The whole run, every step with its findings, tables and series, for a terminal; the
+    correlator's suspect lines (``bot.correlate.likely_lines``) first."""
     lines = [run.title if run.title == run.playbook else f"{run.title} ({run.playbook})"]
     meta = [f"run {run.run_id}"]
     if run.requested_by:
@@ -43,6 +44,9 @@ def render_text(run: RunResult) -> str:
         lines.append("params: " + ", ".join(f"{k}={v}" for k, v in run.params.items()))
     if run.error:
         lines.append(f"run failed: {run.error}")
+    if likely:
+        lines.append("")
+        lines.extend(likely)
     width = max(len(STATUS_WORDS[s.status]) for s in run.steps) if run.steps else 0
     for result in run.steps:
         lines.append("")
@@ -155,12 +159,14 @@ def footer(run: RunResult) -> str:
     return f"Finished in {format_seconds(run.duration_s)}: {tally}"
 
 
-def render_json(run: RunResult) -> str:
-    """The run as JSON: every field of RunResult and its steps, datetimes in ISO 8601."""
+def render_json(run: RunResult, *, likely: Sequence[str] = ()) -> str:
+    """The run as JSON: every field of RunResult and its steps, datetimes in ISO 8601, and the
+    correlator's lines as ``likely``."""
     body = to_plain(run)
     assert isinstance(body, dict)
     body["status"] = str(run.status)
     body["duration_s"] = run.duration_s
+    body["likely"] = list(likely)
     return json.dumps(body, indent=2, ensure_ascii=False)
 
 
