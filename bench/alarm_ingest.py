@@ -9,7 +9,9 @@ Web API (in this process), with a loopback load generator (aiohttp, bounded in-f
      and p50/p99 latency of the 200 (= recorded in SQLite, synced);
   2. storm: N notifications over 100 distinct alarms with duplicates mixed in — every
      MessageId recorded (zero lost), every alarm at most one root message (zero duplicate
-     roots), all inbox rows done; resident memory of the server process (VmRSS, VmHWM).
+     roots), all inbox rows done; how long after the last notification the storm message
+     shows its final content (every alarm without a root of its own counted in it) and how
+     many edits of it Slack received; resident memory of the server process (VmRSS, VmHWM).
 
 Not a pass/fail test: machines here are shared and noisy.
 
@@ -23,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import sqlite3
 import statistics
 import sys
@@ -148,6 +151,46 @@ async def throughput(moto_url: str, requests: int, in_flight: int) -> None:
                 server.stop()
 
 
+STORM_COUNT = re.compile(r"Alarm storm: (\d+) alarms?")
+
+
+def storm_state(slack: FakeSlackApi, names: list[str]) -> tuple[str, int, int]:
+    """The storm message's ts, how many alarms it counts, and how many alarms it should count
+    (those without a root message of their own)."""
+    storm_ts, counted, own_roots = "", 0, set()
+    for message in slack.messages(CHANNEL):
+        found = STORM_COUNT.search(message.text)
+        if found:
+            storm_ts, counted = message.ts, int(found.group(1))
+            continue
+        text = message.text + json.dumps(list(message.blocks))
+        own_roots |= {name for name in names if name in text}
+    return storm_ts, counted, len(names) - len(own_roots)
+
+
+async def storm_final(slack: FakeSlackApi, names: list[str], timeout: float) -> float | None:
+    """When (monotonic) the storm message first counts every alarm it should; None if not
+    within ``timeout``. Checked after every message posted or edited."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while True:
+        ts, counted, expected = storm_state(slack, names)
+        if ts and counted == expected:
+            return time.monotonic()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            await slack.wait_for(
+                lambda c: c.method in ("chat.update", "chat.postMessage"),
+                timeout=remaining,
+                since=seen,
+            )
+        except TimeoutError:
+            return None
+        seen = len(slack.calls)
+
+
 def roots_per_alarm(slack: FakeSlackApi, names: list[str]) -> dict[str, int]:
     """How many top-level messages show each alarm (its own root, or the storm message)."""
     texts = [m.text + json.dumps(list(m.blocks)) for m in slack.messages(CHANNEL)]
@@ -172,7 +215,11 @@ async def storm(moto_url: str, requests: int, in_flight: int, timeout: float) ->
             await server.start()
             try:
                 seconds, latencies, statuses = await load(http, server.url, bodies, in_flight)
+                last_notification = time.monotonic()
                 p50, p99 = percentiles(latencies)
+                final_at = await storm_final(slack, alarms, timeout)
+                storm_ts, counted, expected = storm_state(slack, alarms)
+                edits = [c for c in slack.calls_to("chat.update") if c.args.get("ts") == storm_ts]
                 recorded = server.inbox()
                 memory_at_peak = server.memory()
                 deadline = time.monotonic() + timeout
@@ -198,6 +245,15 @@ async def storm(moto_url: str, requests: int, in_flight: int, timeout: float) ->
                     f"never shown: {sum(n == 0 for n in per_alarm.values())}; "
                     f"top-level messages: {top_level}"
                 )
+                if final_at is None:
+                    print(f"  storm message: counts {counted} of {expected} after {timeout:.0f} s")
+                else:
+                    print(
+                        f"  storm message final ({counted} alarms) "
+                        f"{final_at - last_notification:.2f} s after the last notification "
+                        f"was answered ({seconds:.2f} s after the first); "
+                        f"{len(edits)} edits of it reached Slack"
+                    )
                 print(f"  server memory after the burst: {memory_at_peak}")
                 print(f"  server memory at the end: {server.memory()}")
             finally:

@@ -139,10 +139,17 @@ Build = Callable[..., Awaitable[World]]
 
 @pytest.fixture
 async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
-    """Build a World; keyword arguments: storm_threshold, allowed_channels."""
+    """Build a World; keyword arguments: storm_threshold, allowed_channels, and the
+    workspace's budget of edits a minute (unlimited, near enough, unless a test says)."""
     opened: list[tuple[FakeSlackApi, SqliteStore, AwsClients]] = []
 
-    async def make(*, storm_threshold: int = 5, allowed_channels: tuple[str, ...] = ()) -> World:
+    async def make(
+        *,
+        storm_threshold: int = 5,
+        allowed_channels: tuple[str, ...] = (),
+        edits_per_minute: float = 60_000.0,
+        edit_burst: int = 1000,
+    ) -> World:
         slack = FakeSlackApi()
         await slack.start()
         store = SqliteStore(tmp_path / f"state-{len(opened)}.db")
@@ -161,8 +168,8 @@ async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
             client,
             metrics,
             posts=ChannelPacer(rate=1000.0, burst=1000),
-            edits_per_minute=60_000.0,
-            edit_burst=1000,
+            edits_per_minute=edits_per_minute,
+            edit_burst=edit_burst,
         )
         registry = default_registry()
         runs = SlackRuns(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from tests.incidents.conftest import CHANNEL, Build, make_alarm, shown
@@ -55,3 +56,29 @@ async def test_alarms_outside_the_window_are_no_storm(build: Build) -> None:
 
     assert len(world.roots()) == 4
     assert not any("Alarm storm" in r.text for r in world.roots())
+
+
+async def test_a_burst_of_storm_alarms_is_a_few_edits_ending_in_the_full_list(
+    build: Build,
+) -> None:
+    # Two edits a second for the whole workspace: one edit per alarm would take 15 s.
+    world = await build(storm_threshold=1, edits_per_minute=120.0, edit_burst=1)
+    start = world.clock.now - timedelta(minutes=1)
+    names = [f"burst-{n:02d}-5xx" for n in range(31)]
+    await world.incidents.handle(make_alarm(start, name=names[0]))  # its own root
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    await asyncio.gather(
+        *(
+            world.incidents.handle(make_alarm(start + timedelta(seconds=1), name=n))
+            for n in names[1:]
+        )
+    )
+
+    took = loop.time() - began
+    [_, storm] = world.roots()
+    assert "30 more alarms" in shown(storm), "the last version lists every alarm of the storm"
+    assert len(storm.edits) < 10, f"{len(storm.edits)} edits for 29 joins: superseded ones went out"
+    assert took < 8, f"joining took {took:.1f} s"
+    assert len(world.thread(storm)) == 30, "each alarm still has its line in the thread"
