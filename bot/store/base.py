@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.errors import BotError
+
 RUN_SOURCES = frozenset({"slash", "button", "alarm", "modal", "cli"})
 RUN_OUTCOMES = frozenset({"running", "ok", "warn", "error"})
 INBOX_SOURCES = frozenset({"sns", "sqs"})
 INBOX_STATUSES = frozenset({"pending", "processing", "done", "failed"})
+
+
+class StoreUnavailable(BotError):
+    """The store cannot be read or written just now (its file is gone or unwritable, the disk
+    is full, the table is missing); ``user_message`` names the store and what is wrong."""
 
 
 def _check(value: str, allowed: frozenset[str], what: str) -> None:
@@ -178,6 +185,15 @@ class Store(Protocol):
     async def claim_once(self, key: str, owner: str, now: datetime) -> bool:
         """True for the first caller ever to claim ``key``, in any process; False after."""
 
-    async def healthy(self) -> bool: ...
+    async def inbox_failed_count(self) -> int:
+        """How many messages were given up on (status failed): ``/healthz`` reports it."""
+
+    async def check_writable(self) -> None:
+        """A real write (a health item of this process), as every other write would do it;
+        raises ``StoreUnavailable`` saying what is wrong. The SQLite store also checks that
+        the file at its path is still the one it has open."""
+
+    async def healthy(self) -> bool:
+        """``check_writable`` as a yes or no."""
 
     async def close(self) -> None: ...

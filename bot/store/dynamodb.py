@@ -19,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -28,12 +31,14 @@ from botocore.exceptions import ClientError
 
 from bot.aws import AwsClients
 from bot.errors import ConfigError, StepError
-from bot.store.base import InboxItem, Incident, RunRecord
+from bot.store.base import InboxItem, Incident, RunRecord, StoreUnavailable
 from bot.store.dynamodb_schema import (
+    FAILED,
     UNFINISHED,
     Item,
     get_n,
     get_s,
+    health_key,
     inbox_from_item,
     inbox_item,
     inbox_key,
@@ -87,8 +92,11 @@ class DynamoDbStore:
         owns_aws: bool = False,
         ready_timeout: timedelta = timedelta(minutes=5),
         poll_every: timedelta = timedelta(seconds=2),
+        owner: str = "",
     ) -> None:
+        """``owner`` names this process's health item (default ``hostname:pid``)."""
         self.table = table
+        self._owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._aws = aws
         self._target = aws.target()
         self._owns_aws = owns_aws  # close the clients with the store
@@ -224,11 +232,33 @@ class DynamoDbStore:
                 "Name a table that does not exist yet in [store] url; triagebot creates it."
             )
 
+    async def check_writable(self) -> None:
+        """A conditional put of this process's health item, as every conditional write is."""
+        try:
+            await self._call(
+                "put_item",
+                TableName=self.table,
+                Item={
+                    **health_key(self._owner),
+                    "owner": s(self._owner),
+                    "checked_at": n(time.time_ns() // 1000),
+                },
+                ConditionExpression="attribute_not_exists(PK) OR #owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": s(self._owner)},
+            )
+        except (RuntimeError, StepError) as exc:
+            problem = exc.user_message if isinstance(exc, StepError) else str(exc)
+            raise StoreUnavailable(
+                f"the DynamoDB store {self.table} cannot be written: {problem}"
+            ) from exc
+
     async def healthy(self) -> bool:
         try:
-            return await self._describe() is not None
-        except (RuntimeError, StepError):
+            await self.check_writable()
+        except StoreUnavailable:
             return False
+        return True
 
     async def close(self) -> None:
         if self._closed:
@@ -292,12 +322,18 @@ class DynamoDbStore:
     ) -> bool:
         token = uuid.uuid4().hex
         item = inbox_item(InboxItem(message_id, source, body, received_at))  # validates source
-        return await self._write_if(
-            "put_item",
-            token,
-            Item={**item, TOKEN: s(token)},
-            ConditionExpression="attribute_not_exists(PK)",
-        )
+        try:
+            return await self._write_if(
+                "put_item",
+                token,
+                Item={**item, TOKEN: s(token)},
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except (RuntimeError, StepError) as exc:  # the sender must hear "not recorded"
+            problem = exc.user_message if isinstance(exc, StepError) else str(exc)
+            raise StoreUnavailable(
+                f"the DynamoDB store {self.table} did not record the message: {problem}"
+            ) from exc
 
     async def inbox_get(self, message_id: str) -> InboxItem | None:
         item = await self._get(inbox_key(message_id))
@@ -334,16 +370,38 @@ class DynamoDbStore:
         await self._finish_message(message_id, "failed", error)
 
     async def _finish_message(self, message_id: str, status: str, error: str) -> None:
-        """Done or failed: out of the unfinished index; nothing happens to an unknown id."""
+        """Done or failed: out of the unfinished index (a failed one into the failed part of
+        it, to be counted); nothing happens to an unknown id."""
+        values = {":status": s(status), ":error": s(error)}
+        if status == "failed":
+            update = "SET #status = :status, #error = :error, GSI1PK = :failed REMOVE lease_until"
+            values[":failed"] = s(FAILED)
+        else:
+            update = "SET #status = :status, #error = :error REMOVE lease_until, GSI1PK, GSI1SK"
         await self._write_if(
             "update_item",
             Key=inbox_key(message_id),
-            UpdateExpression="SET #status = :status, #error = :error"
-            " REMOVE lease_until, GSI1PK, GSI1SK",
+            UpdateExpression=update,
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeNames={"#status": "status", "#error": "error"},
-            ExpressionAttributeValues={":status": s(status), ":error": s(error)},
+            ExpressionAttributeValues=values,
         )
+
+    async def inbox_failed_count(self) -> int:
+        args: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": s(FAILED)},
+            "Select": "COUNT",
+        }
+        count = 0
+        while True:
+            page = await self._call("query", **args)
+            count += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return count
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     async def inbox_unfinished(self, now: datetime) -> list[InboxItem]:
         items = await self._query(

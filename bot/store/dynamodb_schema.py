@@ -13,11 +13,13 @@ open pointer (≤ 1 per key) INCIDENT#<key>   OPEN  (``opened_at`` of the open i
 lease                      LEASE#<name>     LEASE
 schedule state             SCHEDULE#<job>   SCHEDULE
 once-only claim            CLAIM#<key>      CLAIM
+health (one per process)   HEALTH#<owner>   HEALTH  (``GET /healthz``'s conditional write)
 =========================  ===============  ==========================================
 
 Two overloaded global secondary indexes serve the reads that cross items:
 ``GSI1`` — runs by channel (``CHANNEL#<c>``, newest last), unfinished inbox messages
-(``INBOX#UNFINISHED``; the attributes are removed when a message is done or failed) and
+(``INBOX#UNFINISHED``; the attributes are removed when a message is done, and become
+``INBOX#FAILED`` when it is given up on) and
 incidents by route (``ROUTE#<r>``); ``GSI2`` — incidents by root message
 (``ROOT#<channel>#<ts>``). Index reads are eventually consistent (usually well under a second).
 
@@ -40,6 +42,7 @@ Item = dict[str, dict[str, Any]]
 
 GSIS = ("GSI1", "GSI2")
 UNFINISHED = "INBOX#UNFINISHED"
+FAILED = "INBOX#FAILED"
 OPEN = "OPEN"
 MAX_OUTPUT_BYTES = 350_000  # compressed; DynamoDB's item limit is 400 KB
 
@@ -206,6 +209,10 @@ def unpack_output(packed: bytes) -> str:
 
 def inbox_key(message_id: str) -> Item:
     return key(f"INBOX#{message_id}", "INBOX")
+
+
+def health_key(owner: str) -> Item:
+    return key(f"HEALTH#{owner}", "HEALTH")
 
 
 def inbox_item(item: InboxItem) -> Item:

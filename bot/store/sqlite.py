@@ -5,6 +5,10 @@ thread, so the event loop never waits on the disk. Each write is committed (``sy
 FULL``: synced to disk) before its coroutine returns. Conditional writes — dedupe, claims,
 leases, incident and schedule compare-and-set — are single statements or ``BEGIN IMMEDIATE``
 transactions, so they hold between several processes sharing the file too.
+
+Every call first checks that the file at ``path`` is still the one that was opened
+(``bot.store.sqlite_file``) and raises ``StoreUnavailable`` otherwise; so does a statement
+SQLite cannot run (disk full, I/O error, read-only).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import asyncio
 import functools
 import json
 import logging
+import os
+import socket
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +29,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.errors import ConfigError
-from bot.store.base import InboxItem, Incident, RunRecord
+from bot.store.base import InboxItem, Incident, RunRecord, StoreUnavailable
+from bot.store.sqlite_file import OpenedFile, write_health_row
 from bot.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -69,11 +76,23 @@ def _write(conn: sqlite3.Connection) -> Iterator[None]:
 class SqliteStore:
     """``Store`` on a SQLite file; the file and its directory are created on first start."""
 
-    def __init__(self, path: Path | str, *, busy_timeout: timedelta = timedelta(seconds=10)):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        busy_timeout: timedelta = timedelta(seconds=10),
+        owner: str = "",
+        min_free_bytes: int = 1024 * 1024,
+    ):
+        """``owner`` names this process's health row (default ``hostname:pid``);
+        ``check_writable`` fails when the disk has less than ``min_free_bytes`` free."""
         self.path = Path(path)
         self._busy_ms = int(busy_timeout.total_seconds() * 1000)
+        self._owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self._min_free = min_free_bytes
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triagebot-store")
         self._conn: sqlite3.Connection | None = None  # used only on the worker thread
+        self._opened: OpenedFile | None = None
         self._closed = False
 
     # plumbing
@@ -89,7 +108,12 @@ class SqliteStore:
     def _on_worker(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             self._conn = self._open()
-        return fn(self._conn, *args)
+        elif self._opened is not None:
+            self._opened.check()
+        try:
+            return fn(self._conn, *args)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"the store {self.path} cannot be used: {exc}") from exc
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -103,6 +127,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the store {self.path}: {exc}") from exc
         try:
+            self._opened = OpenedFile(self.path)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -110,7 +135,7 @@ class SqliteStore:
                 log.warning("SQLite store %s is in %s mode, not WAL", self.path, mode)
             conn.execute("PRAGMA synchronous = FULL")
             self._migrate(conn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             conn.close()
             raise ConfigError(f"cannot open the store {self.path}: {exc}") from exc
         except BaseException:
@@ -139,11 +164,20 @@ class SqliteStore:
     async def start(self) -> None:
         await self._run(lambda conn: None)
 
+    async def check_writable(self) -> None:
+        try:
+            await self._run(write_health_row, self.path, self._owner, self._min_free)
+        except RuntimeError as exc:  # closed
+            raise StoreUnavailable(str(exc)) from exc
+        except ConfigError as exc:  # could not (re)open the file
+            raise StoreUnavailable(exc.user_message) from exc
+
     async def healthy(self) -> bool:
         try:
-            return await self._run(lambda conn: conn.execute("SELECT 1").fetchone()[0] == 1)
-        except (RuntimeError, sqlite3.Error, ConfigError):
+            await self.check_writable()
+        except StoreUnavailable:
             return False
+        return True
 
     async def close(self) -> None:
         if self._closed:
@@ -155,7 +189,10 @@ class SqliteStore:
 
     def _close_on_worker(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            try:
+                self._conn.close()
+            except sqlite3.Error as exc:  # the last checkpoint; the WAL keeps what it holds
+                log.warning("closing the store %s: %s", self.path, exc)
             self._conn = None
 
     # runs
@@ -242,6 +279,10 @@ class SqliteStore:
             " WHERE message_id = ?",
             (error, message_id),
         )
+
+    async def inbox_failed_count(self) -> int:
+        rows = await self._run(_select, "SELECT COUNT(*) FROM inbox WHERE status = 'failed'", ())
+        return int(rows[0][0])
 
     async def inbox_unfinished(self, now: datetime) -> list[InboxItem]:
         rows = await self._run(

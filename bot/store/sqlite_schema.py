@@ -79,6 +79,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             output TEXT NOT NULL
         )""",
     ),
+    # 3: GET /healthz writes a row per process; it counts the messages given up on
+    (
+        """CREATE TABLE health (
+            owner TEXT PRIMARY KEY,
+            checked_at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX inbox_failed ON inbox (status) WHERE status = 'failed'",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
