@@ -73,13 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 the command itself failed, 2 bad usage, 130 interrupted."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(config_path(args.config, os.environ))
         logging.basicConfig(
             level=settings.log_level or "WARNING", format="%(levelname)s %(name)s: %(message)s"
         )
-        return asyncio.run(_dispatch(args, settings))
+        code = asyncio.run(_dispatch(args, settings))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`triagebot steps | head`): what it wanted, it has.
+        _discard_stdout()
+        return 0
     except UsageError as exc:
         print(f"triagebot {args.verb}: {exc.user_message}", file=sys.stderr)
         return 2
@@ -101,6 +108,13 @@ _VERBS = {
     "iam-policy": ("bot.commands.info", "iam_policy"),
     "steps": ("bot.commands.info", "steps"),
 }
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -153,3 +153,48 @@ def test_an_alarm_from_another_account_runs_with_that_accounts_role(aws: None) -
     clients.close()
     assert theirs.steps[0].data["account"] == "111122223333"
     assert ours.steps[0].data["account"] == "123456789012"
+
+
+async def test_a_5xx_web_page_is_retried_then_said_in_one_sentence() -> None:
+    from tests.support.page_aws import PageAws
+
+    page = PageAws(status=502)
+    page.start()
+    aws = AwsClients(AwsSettings(), endpoint_url=page.url, max_attempts=2)
+    try:
+        with pytest.raises(StepError) as caught:
+            await aws.call("sts", "get_caller_identity", aws.target())
+    finally:
+        aws.close()
+        page.stop()
+    assert page.requests == 2, "a 5xx page is worth botocore's retry"
+    assert caught.value.user_message == (
+        "`sts:GetCallerIdentity` failed: AWS answered with something that is not its API "
+        f"format: HTTP 502 from 127.0.0.1:{page.port} (a web page)."
+    )
+
+
+async def test_a_reply_botocore_cannot_parse_is_a_step_error_not_a_crash() -> None:
+    from bot.executor import Executor
+    from bot.playbooks.schema import Playbook
+    from bot.results import Status
+    from bot.steps import default_registry
+    from tests.support.page_aws import PageAws
+
+    page = PageAws(status=200, body="all good!", content_type="text/plain")
+    page.start()
+    aws = AwsClients(AwsSettings(), endpoint_url=page.url)
+    book = Playbook.model_validate(
+        {"name": "whoami", "steps": [{"id": "me", "uses": "sts.caller_identity"}]}
+    )
+    try:
+        run = await Executor(default_registry(), aws).run(book, {})
+    finally:
+        aws.close()
+        page.stop()
+    [me] = run.steps
+    assert me.status is Status.ERROR
+    assert me.summary == (
+        "`sts:GetCallerIdentity` failed: AWS answered with something that is not its API "
+        f"format: HTTP 200 from 127.0.0.1:{page.port}."
+    )

@@ -239,3 +239,116 @@ def test_a_throttled_step_is_retried_and_says_how_many_attempts(
     assert "Acting as `arn:aws:sts::123456789012:user/moto`" in done.stdout
     assert "3 attempts (2 retries after throttling or server errors)" in done.stdout
     assert slow_aws.calls["GetCallerIdentity"] == 3
+
+
+# -- issue 11: the CLI's edges -----------------------------------------------------------------
+
+
+def test_run_health_needs_no_parameters_with_or_without_an_alarm(
+    slow_aws: SlowAws, tmp_path: Path
+) -> None:
+    slow_aws.answer("DescribeEvents", {"events": []})  # moto has no AWS Health
+    env = {"AWS_ENDPOINT_URL": slow_aws.url}
+    done = triagebot("run", "health", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "No open or upcoming AWS Health events for us-east-1 (or global)." in done.stdout
+
+    event = json.loads(
+        (FIXTURES / "eventbridge" / "cloudwatch-alarm-state-change-single-metric.json").read_text()
+    )
+    event["region"] = "eu-west-1"
+    alarm = tmp_path / "alarm.json"
+    alarm.write_text(json.dumps(event))
+    done = triagebot("run", "health", "--alarm", str(alarm), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "No open or upcoming AWS Health events for eu-west-1 (or global)." in done.stdout
+    done = triagebot("run", "health", "--param", "region=ap-south-1", env=env)
+    assert "No open or upcoming AWS Health events for ap-south-1 (or global)." in done.stdout
+
+
+def test_an_alarm_file_that_is_no_alarm_is_refused_saying_what_would_do(tmp_path: Path) -> None:
+    for name, content in (("hello.json", {"hello": "world"}), ("list.json", [1, 2])):
+        path = tmp_path / name
+        path.write_text(json.dumps(content))
+        done = triagebot("run", "health", "--alarm", str(path))
+        assert done.returncode == 2, (name, done.stdout, done.stderr)
+        assert f"--alarm {path} is not an alarm. Expected an SNS notification" in done.stderr
+        assert "CloudWatch alarm's JSON" in done.stderr and "EventBridge event" in done.stderr
+        assert "Traceback" not in done.stderr and not done.stdout
+
+
+def test_cli_parameter_errors_show_the_cli_syntax() -> None:
+    done = triagebot("run", "alb-errors")
+    assert done.returncode == 2
+    assert "`triagebot run alb-errors --param load_balancer=…`" in done.stderr
+    assert "/triage" not in done.stderr
+    done = triagebot("run", "alb-errors", "--param", "lookback=soon", "--param", "load_balancer=x")
+    assert done.returncode == 2
+    assert "`triagebot run alb-errors --param lookback=1h`" in done.stderr
+
+
+def test_without_credentials_the_run_says_so_once_with_how_to_give_them(
+    moto_url: str, tmp_path: Path
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION", "AWS_SECURITY"))
+    }
+    env.update(
+        AWS_ENDPOINT_URL=moto_url,
+        AWS_EC2_METADATA_DISABLED="true",  # no instance-role lookup off this machine
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "health"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.count("No AWS credentials") == 1, done.stderr
+    for way in ("AWS_PROFILE", "aws configure", "AWS_ACCESS_KEY_ID", "instance"):
+        assert way in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_html_page_from_aws_is_one_line_in_steps_and_in_the_digest() -> None:
+    from tests.support.page_aws import PageAws
+
+    page = PageAws(status=403)
+    page.start()
+    try:
+        run = triagebot("run", "health", env={"AWS_ENDPOINT_URL": page.url})
+        digest = triagebot("digest", "--date", "2026-11-20", env={"AWS_ENDPOINT_URL": page.url})
+    finally:
+        page.stop()
+    line = f"AWS answered with something that is not its API format: HTTP 403 from 127.0.0.1:{page.port} (a web page)."
+    assert run.returncode == 0, run.stderr
+    assert f"`health:DescribeEvents` failed: {line}" in run.stdout, run.stdout
+    assert digest.returncode == 0, digest.stderr
+    assert f"Daily spend unavailable: `ce:GetCostAndUsage` failed: {line}" in digest.stdout
+    for out in (run, digest):
+        assert "<html" not in out.stdout.lower() and "Traceback" not in out.stdout + out.stderr
+        assert "internal error" not in out.stdout
+
+
+def test_steps_into_a_closed_pipe_ends_quietly() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `triagebot steps | head` once head has gone
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "steps"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0
+    assert done.stderr == ""

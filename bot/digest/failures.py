@@ -3,13 +3,15 @@
 The digest never fails because one source is unavailable: each section that could not be read
 becomes a line saying what is missing and what would fix it (usually an IAM action). AWS errors
 arrive as ``StepError`` carrying AWS's error code and message (``aws_code``, ``aws_message``),
-which tell the cases apart.
+which tell the cases apart. A reply that was not AWS's format (a proxy's HTML error page) is
+one sentence from ``AwsClients``; what AWS said is never pasted in raw when it is a page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.aws_deadline import looks_like_web_page
 from bot.errors import StepError
 
 _DENIED = {
@@ -70,7 +72,7 @@ def missing_line(section: Section, exc: StepError) -> str:
         return not_enabled_line(section)
     if access_denied(exc):
         return f"{section.title} unavailable: add {section.action_list} to the bot's IAM policy."
-    if code:
+    if code and not looks_like_web_page(message.encode()):
         detail = f"{code}: {message}" if message else code
         return f"{section.title} unavailable: {detail}"
     return f"{section.title} unavailable: {exc.user_message}"

@@ -1,6 +1,6 @@
 """Playbook parameters as people give them: ``/triage alb-errors lookback=2h`` in Slack,
 ``--param lookback=2h`` on the command line. Raw strings in, typed values out, and when something
-is wrong a message that says what would work.
+is wrong a message that says what would work, in the syntax of where it was typed (``surface``).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bot.durations import format_duration, parse_duration
 from bot.errors import ParamError, did_you_mean
@@ -28,6 +28,9 @@ TYPE_WORDS: Mapping[str, str] = {
     "list": "a comma-separated list",
 }
 """How each parameter type is described to a person."""
+
+Surface = Literal["slack", "cli"]
+"""Where parameters were typed: error messages suggest that surface's syntax."""
 
 _EXAMPLES: Mapping[str, str] = {
     "string": "…",
@@ -81,44 +84,53 @@ def parse_kv(text: str) -> tuple[list[str], dict[str, str]]:
 
 
 def resolve_params(
-    playbook: Playbook, raw: Mapping[str, str], template_context: Mapping[str, Any]
+    playbook: Playbook,
+    raw: Mapping[str, str],
+    template_context: Mapping[str, Any],
+    *,
+    surface: Surface = "slack",
 ) -> dict[str, Any]:
     """The playbook's parameters, typed: given values converted, missing ones from their
     defaults (rendered against ``template_context``: ``alarm``, ``now``, and the params so far).
 
-    Raises ParamError for an unknown, missing or badly typed parameter."""
+    Raises ParamError for an unknown, missing or badly typed parameter; its message shows how
+    to give it on ``surface``."""
     for key in raw:
         if key not in playbook.params:
             raise ParamError(_unknown(playbook, key))
     resolved: dict[str, Any] = {}
     for name, spec in playbook.params.items():
         if name in raw and not raw[name].strip() and spec.required:
-            raise ParamError(_required(playbook, name, spec))
+            raise ParamError(_required(playbook, name, spec, surface))
         if name in raw:
-            resolved[name] = convert(playbook, name, spec, raw[name])
+            resolved[name] = convert(playbook, name, spec, raw[name], surface=surface)
         elif spec.default is not None:
-            resolved[name] = _from_default(playbook, name, spec, template_context, resolved)
+            resolved[name] = _from_default(
+                playbook, name, spec, template_context, resolved, surface
+            )
         elif spec.required:
-            raise ParamError(_required(playbook, name, spec))
+            raise ParamError(_required(playbook, name, spec, surface))
         else:
             resolved[name] = None
     return resolved
 
 
-def convert(playbook: Playbook, name: str, spec: ParamSpec, text: str) -> Any:
+def convert(
+    playbook: Playbook, name: str, spec: ParamSpec, text: str, *, surface: Surface = "slack"
+) -> Any:
     """One raw value to the parameter's type; ParamError (with a usage example) when it won't."""
     try:
         value = _typed(spec, text.strip())
     except ValueError:
         raise ParamError(
             f"`{name}` should be {TYPE_WORDS[spec.type]}, not `{text}`: "
-            f"{_usage(playbook, name, spec)}"
+            f"{_usage(playbook, name, spec, surface)}"
         ) from None
     bad = _outside_choices(spec, value)
     if bad is not None:
         raise ParamError(
             f"`{name}` cannot be `{bad}`; choose one of {_listing(spec.choices)}: "
-            f"{_usage(playbook, name, spec)}"
+            f"{_usage(playbook, name, spec, surface)}"
         )
     return value
 
@@ -193,26 +205,30 @@ def _from_default(
     spec: ParamSpec,
     template_context: Mapping[str, Any],
     resolved: Mapping[str, Any],
+    surface: Surface,
 ) -> Any:
     context = {**template_context, "params": dict(resolved)}
+    required = _required(playbook, name, spec, surface)
     try:
         value = templating.render_value(spec.default, context)
     except templating.TemplateFailure as exc:
         if context.get("alarm") is None and "alarm" in str(spec.default):
             why = "its default comes from the alarm, and there is none here"
+            if surface == "cli":
+                why += "; or give one with `--alarm FILE`"
         else:
             why = f"its default could not be worked out: {exc}"
-        raise ParamError(f"{_required(playbook, name, spec)} ({why})") from None
+        raise ParamError(f"{required} ({why})") from None
     if value is None or value == "" or value == []:
         if templating.is_template(spec.default):
-            raise ParamError(f"{_required(playbook, name, spec)} (its default came out empty)")
+            raise ParamError(f"{required} (its default came out empty)")
         return value
     try:
         return _typed(spec, str(value)) if isinstance(value, str) else _checked(spec, value)
     except ValueError:
         raise ParamError(
             f"`{name}` came out as `{value}` from its default, which is not "
-            f"{TYPE_WORDS[spec.type]}: {_usage(playbook, name, spec)}"
+            f"{TYPE_WORDS[spec.type]}: {_usage(playbook, name, spec, surface)}"
         ) from None
 
 
@@ -223,15 +239,18 @@ def _unknown(playbook: Playbook, key: str) -> str:
     return f"`{playbook.name}` has no parameter `{key}`.{hint} {listing}"
 
 
-def _required(playbook: Playbook, name: str, spec: ParamSpec) -> str:
+def _required(playbook: Playbook, name: str, spec: ParamSpec, surface: Surface) -> str:
     kind = TYPE_WORDS[spec.type]
     if spec.choices:
         kind += f", one of {_listing(spec.choices)}"
-    return f"`{name}` is required ({kind}): {_usage(playbook, name, spec)}"
+    return f"`{name}` is required ({kind}): {_usage(playbook, name, spec, surface)}"
 
 
-def _usage(playbook: Playbook, name: str, spec: ParamSpec) -> str:
+def _usage(playbook: Playbook, name: str, spec: ParamSpec, surface: Surface) -> str:
+    """How to give ``name`` where the person is typing: the one place that knows each syntax."""
     example = spec.choices[0] if spec.choices else _EXAMPLES[spec.type]
+    if surface == "cli":
+        return f"`triagebot run {playbook.name} --param {name}={example}`"
     return f"/triage {playbook.name} {name}={example}"
 
 
