@@ -11,7 +11,8 @@ import pytest
 
 from bot.errors import StepError
 from bot.results import Change, Severity, Status, Symptom
-from bot.steps.ecs import service, stop_cause
+from bot.steps.ecs import service
+from bot.steps.ecs_report import stop_cause
 from tests.steps.stepctx import DENIED, alarm_on, context, run
 from tests.support.aws_hooks import AwsFault, fake_operation
 
