@@ -46,6 +46,12 @@ class SlackSettings(_Section):
 class ServerSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=0, le=65535)
+    # Slow clients are cut off: a request's headers must arrive within header_timeout of its
+    # first byte, its body within body_timeout of the headers; an idle keep-alive connection
+    # is closed after idle_timeout.
+    header_timeout: Duration = timedelta(seconds=10)
+    body_timeout: Duration = timedelta(seconds=30)
+    idle_timeout: Duration = timedelta(seconds=75)
 
 
 class AwsAccount(_Section):

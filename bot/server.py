@@ -11,6 +11,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.http_timeouts import body_timeout_middleware
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.slack.gate import SlackRequestGate
 
@@ -27,10 +28,14 @@ def build_web_app(
     metrics: Metrics,
     health: HealthCheck,
     sns_handler: Handler | None = None,
+    body_timeout: float = 30.0,
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (when ``bolt``; Socket Mode has none), ``POST /sns``,
-    ``GET /healthz`` and ``GET /metrics``."""
-    app = web.Application(client_max_size=MAX_SLACK_BODY)
+    ``GET /healthz`` and ``GET /metrics``. A request body that takes longer than
+    ``body_timeout`` seconds to arrive is answered 408 (``bot.http_timeouts``)."""
+    app = web.Application(
+        client_max_size=MAX_SLACK_BODY, middlewares=[body_timeout_middleware(body_timeout)]
+    )
 
     if bolt is not None:
 

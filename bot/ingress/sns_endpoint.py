@@ -15,7 +15,8 @@ first, then certificate and signature). Answers, and why:
 - 502: confirming a subscription failed (SNS sends the confirmation again).
 - 503: the signing certificate could not be fetched just now. The message may well be
   genuine, and SNS retries an HTTP endpoint on 5xx (not on 4xx), so a passing network problem
-  loses nothing.
+  loses nothing. Likewise when the store cannot record the message (its file deleted or
+  unwritable, the disk full, the table gone): SNS delivers it again later.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from bot.ingress.sns import (
     refusal_outcome,
 )
 from bot.metrics import Metrics
+from bot.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,11 @@ class SnsEndpoint:
         if envelope.type == "UnsubscribeConfirmation":
             log.info("SNS says this endpoint was unsubscribed from %s", envelope.topic_arn)
             return self._answer(200, "unsubscribed", "noted")
-        new = await self._inbox.accept(envelope.message_id, "sns", text)
+        try:
+            new = await self._inbox.accept(envelope.message_id, "sns", text)
+        except StoreUnavailable as exc:
+            log.error("SNS message not recorded, SNS will retry: %s", exc.user_message)
+            return self._answer(503, "store_unavailable", "cannot record the message just now")
         return self._answer(200, "recorded" if new else "duplicate", "ok")
 
     async def _read(self, request: web.Request) -> bytes | None:

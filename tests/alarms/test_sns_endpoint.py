@@ -114,7 +114,7 @@ async def test_a_tampered_message_is_refused(sns_harness: SnsHarness) -> None:
     assert (await h.post(json.dumps(signed)))[0] == 403
     await h.settle()
     assert await h.app.store.inbox_get("tampered-1") is None
-    assert h.slack.calls == []
+    assert [c for c in h.slack.calls if c.method != "auth.test"] == []  # /healthz's check
     assert received(h, "bad_signature") == 1
 
 
