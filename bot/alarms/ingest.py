@@ -12,8 +12,9 @@ failed and logged. ``process`` may raise ``RetryLater`` to be called again soone
 another worker is busy with the same incident).
 
 When the process dies mid-way, its claim is taken over at the next start (``recover``) when
-it was held by a process of this host that no longer exists, and otherwise by any replica's
-sweeper once the lease has run out.
+it was held by a process of this host that no longer exists; by any replica's sweeper when
+``holder_gone`` says its holder is gone (``bot.replicas.Heartbeat``: no heartbeat for a whole
+``[store] lease``); and otherwise once the claim's own lease has run out.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Process = Callable[[str, str], Awaitable[None]]
 """Handles one recorded message: ``process(body, message_id)``."""
+HolderGone = Callable[[str], Awaitable[bool]]
+"""Whether the holder of a claim (``host:pid``, on any host) is gone: its claims are free."""
 Clock = Callable[[], datetime]
 
 DEFAULT_MAX_ATTEMPTS = 5
@@ -81,6 +84,7 @@ class AlarmInbox:
         lease: timedelta = DEFAULTS.inbox_lease,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         sweep_seconds: float = DEFAULTS.inbox_sweep.total_seconds(),
+        holder_gone: HolderGone | None = None,
     ) -> None:
         self._store = store
         self._process = process
@@ -91,6 +95,7 @@ class AlarmInbox:
         self._lease = lease
         self._max_attempts = max(1, max_attempts)
         self._sweep_seconds = sweep_seconds
+        self._holder_gone = holder_gone
         self._in_flight: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._timers: set[asyncio.Task[None]] = set()
@@ -143,10 +148,11 @@ class AlarmInbox:
     async def _take_unfinished(self, *, startup: bool) -> int:
         now = self._clock()
         taken = 0
+        gone: dict[str, bool] = {}  # each holder is asked about once a sweep
         for item in await self._store.inbox_unfinished(_EVERYTHING):
             if item.message_id in self._in_flight:
                 continue
-            claim_at = self._claimable_at(item, now, startup=startup)
+            claim_at = await self._claimable_at(item, now, gone, startup=startup)
             if claim_at is None or not self._tasks.accepting:
                 continue
             self._spawn(item.message_id, item.body, claim_at)
@@ -155,17 +161,20 @@ class AlarmInbox:
             log.info("taking %d unfinished alarm messages from the inbox", taken)
         return taken
 
-    def _claimable_at(self, item: InboxItem, now: datetime, *, startup: bool) -> datetime | None:
+    async def _claimable_at(
+        self, item: InboxItem, now: datetime, gone: dict[str, bool], *, startup: bool
+    ) -> datetime | None:
         """The time to claim ``item`` at, or None when someone alive still holds it.
 
         A dead holder's lease is treated as over: claiming "at" its end takes it over at once.
         """
         if item.status == "pending" or item.lease_until is None or item.lease_until <= now:
             return now
-        gone = (startup and item.owner == self.owner) or (
-            item.owner != self.owner and holder_is_gone(item.owner, self.owner)
-        )
-        if gone:
+        if item.owner != self.owner and item.owner not in gone:
+            gone[item.owner] = holder_is_gone(item.owner, self.owner) or (
+                self._holder_gone is not None and await self._holder_gone(item.owner)
+            )
+        if (startup and item.owner == self.owner) or gone.get(item.owner, False):
             log.info(
                 "taking over alarm message %s from %s, which has ended",
                 item.message_id,

@@ -52,6 +52,7 @@ from bot.incidents.changes import (
 from bot.incidents.followups import FollowUps
 from bot.incidents.storm import StormMessages
 from bot.incidents.threads import Threads
+from bot.leases import held_lease
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
@@ -234,16 +235,17 @@ class Incidents:
         follow once the lock is released."""
         lease = f"incident-root:{incident.key}@{incident.opened_at.isoformat()}"
         root_lease = self._timings.root_lease
-        if not await self._store.lease_acquire(lease, self._owner, root_lease, self._clock()):
-            # Another replica is posting it — or was, and died (its lease runs out): look again.
-            raise RetryLater(f"another replica is posting the root of {incident.key}", root_lease)
-        try:
+        async with held_lease(self._store, lease, self._owner, root_lease, self._clock) as ours:
+            if not ours:
+                # Another replica is posting it — or was, and died (its lease runs out a lease
+                # after its last renewal): look again then.
+                raise RetryLater(
+                    f"another replica is posting the root of {incident.key}", root_lease
+                )
             fresh = await self._store.incident_get(incident.key)
             if fresh is None or fresh.opened_at != incident.opened_at or thread_of(fresh):
                 return []  # posted (or replaced) while we waited for the lease
             ts = await self._post_root_message(fresh, alarm)
-        finally:
-            await self._store.lease_release(lease, self._owner)
         if ts is None:
             # Slack did not take it: root_ts stays "", and a retry (or a later delivery) posts it.
             raise RetryLater(

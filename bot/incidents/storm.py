@@ -25,6 +25,7 @@ from bot.errors import RetryLater
 from bot.incidents import messages as msg
 from bot.incidents.changes import Locks
 from bot.incidents.records import StormEntry, StormRecord
+from bot.leases import held_lease
 from bot.outbound.sender import SlackSender
 from bot.store.base import Incident, Store
 
@@ -104,11 +105,11 @@ class StormMessages:
                     return record.ts, joined
                 continue
             lease = STORM + incident.route
-            if await self._store.lease_acquire(lease, self._owner, self._lease, self._clock()):
-                try:
-                    started = await self._start(incident, entry)
-                finally:
-                    await self._store.lease_release(lease, self._owner)
+            async with held_lease(
+                self._store, lease, self._owner, self._lease, self._clock
+            ) as ours:
+                started = await self._start(incident, entry) if ours else ""
+            if ours:
                 if started != "":
                     return started, None
                 continue
