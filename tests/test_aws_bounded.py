@@ -158,3 +158,70 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+async def test_sigterm_in_serve_finishes_within_the_drain_while_aws_hangs(
+    hung_aws: HungAws, tmp_path: Path
+) -> None:
+    import aiohttp
+
+    from bot.demo.moto_server import free_port
+    from bot.demo.slack_api import FakeSlackApi
+    from bot.demo.slack_requests import signed_headers, slash_command_body
+    from bot.timings import DEFAULTS
+    from tests.support.serve_process import ServeProcess
+
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    (books / "hang.yaml").write_text(
+        "name: hang\ntimeout: 1m\nsteps:\n"
+        + "".join(
+            f"  - id: me{i}\n    uses: sts.caller_identity\n    timeout: 3s\n" for i in range(40)
+        )
+    )
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[slack]\ndefault_channel = "C0HANG"\n[server]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'[store]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        f'[playbooks]\ndirs = ["{books}"]\n'
+    )
+    slack = FakeSlackApi()
+    await slack.start()
+    secret = "hang-test-secret"
+    env = {
+        **_env(),
+        "SLACK_BOT_TOKEN": "xoxb-hang-test",
+        "SLACK_SIGNING_SECRET": secret,
+        "SLACK_API_URL": slack.base_url,
+        "AWS_ENDPOINT_URL": hung_aws.url,
+    }
+    server = ServeProcess(config, port, env, tmp_path / "serve.log")
+    try:
+        await server.start()
+        body = slash_command_body("hang", user="U0HANG", channel="C0HANG")
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{server.url}/slack/events",
+                data=body,
+                headers={
+                    **signed_headers(body, secret),
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            ) as response,
+        ):
+            assert response.status == 200
+        deadline = time.monotonic() + 30
+        while hung_aws.hung < 32 and time.monotonic() < deadline:  # every AWS thread stuck
+            await asyncio.sleep(0.05)
+        assert hung_aws.hung >= 32, server.log_text()
+        started = time.monotonic()
+        code = await asyncio.to_thread(server.stop, 60.0)
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+        await slack.stop()
+    assert code == 0, server.log_text()
+    drain = DEFAULTS.drain.total_seconds()
+    assert took < min(drain, 3 + 5), f"SIGTERM took {took:.1f}s (drain {drain:.0f}s)"
