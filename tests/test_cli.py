@@ -352,3 +352,16 @@ def test_steps_into_a_closed_pipe_ends_quietly() -> None:
         os.close(write_end)
     assert done.returncode == 0
     assert done.stderr == ""
+
+
+def test_bad_usage_is_exit_2_for_every_verb(tmp_path: Path) -> None:
+    for args in (
+        ("check", str(tmp_path / "missing.yaml")),
+        ("run", "health", "--alarm", str(tmp_path / "missing.json")),
+        ("run", "health", "--param", "region"),
+        ("digest", "--date", "yesterday"),
+        ("steps", "--nonsense"),
+    ):
+        done = triagebot(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "Traceback" not in done.stderr and done.stderr.strip(), args
