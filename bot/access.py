@@ -1,7 +1,8 @@
 """Who may run what, where: ``[access]`` and each playbook's ``allow`` / ``mutating``.
 
 Every entry point (slash command, modal, buttons, confirm dialogs) asks this one place, and
-every refusal says why.
+every refusal says why. ``refusal_now`` answers without waiting on Slack (what an ack may use);
+``refusal`` may look up user groups first.
 """
 
 from __future__ import annotations
@@ -39,7 +40,19 @@ class AccessPolicy:
         return user in self._settings.admins
 
     async def refusal(self, playbook: Playbook, user: str, channel: str) -> str | None:
-        """None when ``user`` may run ``playbook`` in ``channel``; else the reason, for them."""
+        """None when ``user`` may run ``playbook`` in ``channel``; else the reason, for them.
+        May wait on Slack (user-group members): call it after the ack."""
+        refused = self.refusal_now(playbook, user, channel)
+        if not isinstance(refused, Pending):
+            return refused
+        for group in _groups_of(playbook.allow):
+            if user in await self._members(group):
+                return None
+        return _allow_refusal(playbook)
+
+    def refusal_now(self, playbook: Playbook, user: str, channel: str) -> str | Pending | None:
+        """``refusal`` from what is known without asking Slack — what the ack may wait for —
+        or PENDING when a user group's members must be looked up first."""
         refused = self.channel_refusal(channel)
         if refused:
             return refused
@@ -48,28 +61,46 @@ class AccessPolicy:
                 f"`{playbook.name}` changes AWS (it is marked `mutating: true`), so only the "
                 "admins listed in `[access] admins` may run it."
             )
-        if playbook.allow and not await self._allowed_by_list(playbook.allow, user):
-            who = ", ".join(_mention(entry) for entry in playbook.allow)
-            return f"`{playbook.name}` may only be run by {who}. Ask one of them to run it."
-        return None
+        if not playbook.allow or user in playbook.allow:
+            return None
+        known = [self._cached(group) for group in _groups_of(playbook.allow)]
+        if any(members is not None and user in members for members in known):
+            return None
+        if any(members is None for members in known):
+            return PENDING
+        return _allow_refusal(playbook)
 
-    async def _allowed_by_list(self, allow: tuple[str, ...], user: str) -> bool:
-        if user in allow:
-            return True
-        for group in (entry for entry in allow if entry.startswith("S")):
-            if user in await self._members(group):
-                return True
-        return False
-
-    async def _members(self, group: str) -> frozenset[str]:
+    def _cached(self, group: str) -> frozenset[str] | None:
         cached = self._groups.get(group)
         if cached and self._clock() - cached[0] < GROUP_CACHE_SECONDS:
             return cached[1]
+        return None
+
+    async def _members(self, group: str) -> frozenset[str]:
+        cached = self._cached(group)
+        if cached is not None:
+            return cached
         members = await self._sender.usergroup_members(group)  # a failure is logged there
         if members is None:
             members = frozenset()
         self._groups[group] = (self._clock(), members)
         return members
+
+
+class Pending:
+    """The access answer needs a user group's members from Slack: it comes after the ack."""
+
+
+PENDING = Pending()
+
+
+def _groups_of(allow: tuple[str, ...]) -> list[str]:
+    return [entry for entry in allow if entry.startswith("S")]
+
+
+def _allow_refusal(playbook: Playbook) -> str:
+    who = ", ".join(_mention(entry) for entry in playbook.allow)
+    return f"`{playbook.name}` may only be run by {who}. Ask one of them to run it."
 
 
 def _mention(entry: str) -> str:

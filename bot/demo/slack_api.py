@@ -88,6 +88,7 @@ class FakeSlackApi:
             first_ts=first_ts,
         )
         self.calls: list[SlackCall] = []
+        self._held: dict[str, asyncio.Event] = {}
         self.base_url = ""
         self._faults: dict[str, deque[_Fault]] = {}
         self._down = False
@@ -154,6 +155,15 @@ class FakeSlackApi:
     def set_usergroup(self, usergroup: str, members: Sequence[str]) -> None:
         """Who ``usergroups.users.list`` says is in ``usergroup`` from now on."""
         self.workspace.usergroups[usergroup] = list(members)
+
+    def hold(self, method: str) -> None:
+        """Keep every call of ``method`` waiting (no answer) until ``release(method)``."""
+        self._held.setdefault(method, asyncio.Event())
+
+    def release(self, method: str) -> None:
+        held = self._held.pop(method, None)
+        if held is not None:
+            held.set()
 
     def set_down(self, down: bool) -> None:
         """While down, every request gets HTTP 503."""
@@ -226,6 +236,9 @@ class FakeSlackApi:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _read_args(request)
+        held = self._held.get(method)
+        if held is not None:
+            await held.wait()
         token = _bearer(request)
         status, body, headers = self._answer(method, args, token)
         self._record(SlackCall(method, args, token, request.method, status, body))

@@ -64,10 +64,10 @@ class RunButtons:
         value = str(action.get("value", ""))
         if action_id == RERUN_ACTION:
             record = await self.deps.store.get_run(value)
-            if record is None:
-                return Reply(
-                    f"Run `{value}` is not in the history any more; run the playbook again."
-                )
+            if record is None or record.channel != channel:
+                # Gone — or the button names another channel's run (a forged payload): this
+                # channel's buttons act on this channel's runs only.
+                return Reply(messages.run_not_here(value))
             playbook = self.deps.catalog.get(record.playbook)
             params = {k: v for k, v in record.params.items() if k in playbook.params}
             return await self.command.start_run(
@@ -93,6 +93,8 @@ class RunButtons:
         refused = self.deps.access.channel_refusal(channel)
         if refused:
             return Reply(refused)
+        if record is not None and record.channel != channel:
+            return Reply(messages.run_not_here(run_id))
         if record is not None:
             playbook = self.deps.catalog.get(record.playbook)
             refused = await self.deps.access.refusal(playbook, user, channel)

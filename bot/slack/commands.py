@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.access import Pending
 from bot.alarms.routing import route
 from bot.errors import BotError
 from bot.playbooks.params import resolve_params
@@ -35,6 +36,20 @@ from bot.slack.modal import playbook_modal
 
 log = logging.getLogger(__name__)
 CONFIRM_ACTION = "triage_confirm_run"
+
+
+@dataclass(frozen=True)
+class _Start:
+    """A run asked for, its parameters resolved, waiting on the access answer."""
+
+    playbook: Playbook
+    raw: Mapping[str, str]
+    params: Mapping[str, Any]
+    user: str
+    channel: str
+    source: str
+    thread_ts: str | None
+    confirmed: bool
 
 
 @dataclass(frozen=True)
@@ -82,9 +97,9 @@ class TriageCommand:
             return Reply(messages.HELP)
         if isinstance(command, ListPlaybooks):
             return Reply(messages.playbook_list(deps.catalog))
-        if isinstance(command, History):
-            records = await deps.store.recent_runs(channel, command.limit)
-            return Reply(messages.history(records, command.limit))
+        if isinstance(command, History):  # the store is read after the ack
+            deps.tasks.spawn(self._history(user, channel, command.limit), name="history")
+            return Reply()
         if isinstance(command, Cost):
             if deps.post_digest is None:
                 return Reply(messages.NO_DIGEST)
@@ -113,25 +128,46 @@ class TriageCommand:
         thread_ts: str | None = None,
         confirmed: bool = False,
     ) -> Reply:
-        """Check parameters and access, then run in the background (or ask to confirm)."""
+        """Check parameters and access, then run in the background (or ask to confirm).
+        Waits on nothing: when access needs a user-group lookup, that and the rest happen
+        after the ack, and a refusal comes as an ephemeral message."""
         deps = self.deps
         params = resolve_params(playbook, raw, {"alarm": None, "now": deps.clock()})
-        refused = await deps.access.refusal(playbook, user, channel)
+        run = _Start(playbook, raw, params, user, channel, source, thread_ts, confirmed)
+        refused = deps.access.refusal_now(playbook, user, channel)
+        if isinstance(refused, Pending):
+            deps.tasks.spawn(self._start_after_lookup(run), name="access")
+            return Reply()
         if refused:
             return Reply(refused)
-        if playbook.mutating and not confirmed:
-            return confirm_reply(playbook, raw)
+        return self._begin(run)
+
+    async def _start_after_lookup(self, run: _Start) -> None:
+        refused = await self.deps.access.refusal(run.playbook, run.user, run.channel)
+        reply = Reply(refused) if refused else self._begin(run)
+        if reply.text:
+            await self.tell(run.channel, run.user, reply.text, reply.blocks or None)
+
+    def _begin(self, run: _Start) -> Reply:
+        """Access granted: ask to confirm a mutating playbook, else start the run."""
+        if run.playbook.mutating and not run.confirmed:
+            return confirm_reply(run.playbook, run.raw)
+        deps = self.deps
         request = RunRequest(
-            playbook=playbook,
-            params=params,
-            raw_params=dict(raw),
-            channel=channel,
-            user=user,
-            source=source,
-            thread_ts=thread_ts,
+            playbook=run.playbook,
+            params=run.params,
+            raw_params=dict(run.raw),
+            channel=run.channel,
+            user=run.user,
+            source=run.source,
+            thread_ts=run.thread_ts,
         )
         deps.tasks.spawn(deps.runs.run(request), name=f"run:{request.run_id}")
         return Reply()
+
+    async def _history(self, user: str, channel: str, limit: int) -> None:
+        records = await self.deps.store.recent_runs(channel, limit)
+        await self.tell(channel, user, messages.history(records, limit))
 
     async def _open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
         await self.deps.sender.open_view(trigger_id, view)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from bot.playbooks.schema import Playbook
@@ -24,6 +25,12 @@ HELP = """*triagebot* runs incident playbooks against AWS and posts what it find
 • `/triage history [n]` — the last runs in this channel
 • `/triage cost` — the cost digest now
 • `/triage help` — this message"""
+
+
+def run_not_here(run_id: str) -> str:
+    """A button named a run that is gone, or that belongs to another channel."""
+    shown = re.sub(r"[^0-9A-Za-z_-]", "", run_id)[:40]  # run ids are hex; a forged one is not
+    return f"Run `{shown}` is not in this channel's history; run the playbook again."
 
 
 def playbook_usage(playbook: Playbook) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -92,13 +93,24 @@ async def test_help_and_list(harness: Harness) -> None:
     )
 
 
+async def _ephemeral_after(harness: Harness, text: str) -> str:
+    """Send ``/triage text``: the ack is empty (the store or Slack is read after it); the answer
+    is the ephemeral message that follows."""
+    before = len(harness.slack.ephemerals)
+    status, ack = await harness.command(text)
+    assert status == 200 and ack == {}
+    await harness.settle()
+    [answer] = harness.slack.ephemerals[before:]
+    assert answer.channel == CHANNEL and answer.user == USER
+    return answer.text
+
+
 async def test_history_lists_the_channels_runs(harness: Harness) -> None:
-    _, empty = await harness.command("history")
-    assert "No runs in this channel yet" in empty["text"]
+    assert "No runs in this channel yet" in await _ephemeral_after(harness, "history")
     await harness.command("recent-changes lookback=30m")
     await harness.settle()
-    _, reply = await harness.command("history 5")
-    assert "`recent-changes` lookback=30m" in reply["text"] and f"<@{USER}>" in reply["text"]
+    listed = await _ephemeral_after(harness, "history 5")
+    assert "`recent-changes` lookback=30m" in listed and f"<@{USER}>" in listed
     _, bad = await harness.command("history lots")
     assert "optional count" in bad["text"]
 
@@ -152,12 +164,38 @@ async def test_mutating_playbook_is_for_admins_after_a_confirm(harness: Harness)
 
 
 async def test_allow_list_with_a_user_group(harness: Harness) -> None:
+    # The group's members are not known yet: the ack is empty, the refusal follows it.
+    _, reply = await harness.command("oncall-only", user="U0STRANGER")
+    assert reply == {}
+    await harness.settle()
+    [refusal] = harness.slack.ephemerals
+    assert refusal.user == "U0STRANGER"
+    assert "may only be run by <@U0LEAD>, <!subteam^S0ONCALL>" in refusal.text
+    # Now they are known (cached): a refusal comes in the ack itself.
     _, reply = await harness.command("oncall-only", user="U0STRANGER")
     assert "may only be run by <@U0LEAD>, <!subteam^S0ONCALL>" in reply["text"]
     _, reply = await harness.command("oncall-only", user="U0MEMBER")
     assert reply == {}
     await harness.settle()
     assert len(harness.slack.messages(CHANNEL)) == 1
+
+
+async def test_the_ack_never_waits_on_a_user_group_lookup_or_the_store(
+    harness: Harness,
+) -> None:
+    harness.slack.hold("usergroups.users.list")  # Slack does not answer the lookup
+    try:
+        status, reply = await asyncio.wait_for(
+            harness.command("oncall-only", user="U0MEMBER"), timeout=2.0
+        )
+        assert (status, reply) == (200, {})
+        status, reply = await asyncio.wait_for(harness.command("history"), timeout=2.0)
+        assert (status, reply) == (200, {})
+        assert harness.slack.messages(CHANNEL) == [], "the run waits for the lookup"
+    finally:
+        harness.slack.release("usergroups.users.list")
+    await harness.settle()
+    assert len(harness.slack.messages(CHANNEL)) == 1, "the member's run went ahead after it"
 
 
 async def test_channels_outside_allowed_channels_are_refused(harness: Harness) -> None:
@@ -237,3 +275,24 @@ async def test_healthz_and_metrics_report_what_happened(harness: Harness) -> Non
     )
     assert 'triagebot_slack_calls_total{method="chat.postMessage",outcome="ok"} 1.0' in text
     assert "triagebot_slack_ack_seconds_count" in text
+
+
+async def test_run_buttons_act_only_on_their_own_channels_runs(harness: Harness) -> None:
+    """A forged block_actions payload (a run id from another channel) re-runs nothing, uploads
+    nothing, and tells the presser so."""
+    await harness.command("recent-changes lookback=15m")
+    await harness.settle()
+    [record] = await harness.app.store.recent_runs(CHANNEL, 5)
+    elsewhere = "C0ELSEWHERE"
+    for action in ("triage_rerun", "triage_details"):
+        await harness.post(
+            payload_body(button_payload(action, record.run_id, channel=elsewhere, ts="1.000"))
+        )
+        await harness.settle()
+    assert len(await harness.app.store.recent_runs(CHANNEL, 5)) == 1
+    assert await harness.app.store.recent_runs(elsewhere, 5) == []
+    assert harness.slack.messages(elsewhere) == []
+    assert not [f for f in harness.slack.workspace.files.values() if f.content]
+    refusals = [e for e in harness.slack.ephemerals if e.channel == elsewhere]
+    assert len(refusals) == 2
+    assert all("is not in this channel's history" in e.text for e in refusals)
