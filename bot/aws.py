@@ -14,7 +14,7 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -179,6 +179,9 @@ class AwsClients:
         self._sessions: dict[str | None, boto3.Session] = {}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
         self._limiters: dict[tuple[str, str, str | None, str], RateLimiter] = {}
+        # Set when replicas share the limits above (``bot.rate_limits.FleetRateLimits.acquire``:
+        # the budget's name, its rate): then it spaces the calls instead of this process.
+        self.shared_limit: Callable[[str, float], Awaitable[None]] | None = None
 
     @property
     def default_region(self) -> str:
@@ -347,6 +350,11 @@ class AwsClients:
     async def _throttle(self, service: str, method: str, target: Target) -> None:
         rate = RATE_LIMITS.get((service, method))
         if rate is None:
+            return
+        if self.shared_limit is not None:
+            await self.shared_limit(
+                f"{service}.{method}:{target.account or ''}:{target.region}", rate
+            )
             return
         key = (service, method, target.account, target.region)
         limiter = self._limiters.get(key)

@@ -3,6 +3,8 @@
 It forwards every request unchanged, after ``delay`` seconds, so a benchmark can measure what
 concurrency buys against real-world latency; ``throttle(operation, times)`` answers the next
 ``times`` calls of an operation with AWS's throttling error, so retries can be tested for real.
+``per_second`` counts calls per operation, account (access key), region and wall-clock second,
+the way AWS applies its per-account, per-region rate limits.
 It runs its own event loop in a thread, so sync code and subprocesses can use it alike.
 """
 
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -20,6 +24,7 @@ from aiohttp import web
 from bot.demo.moto_server import free_port
 
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/")
 
 
 class SlowAws:
@@ -28,6 +33,7 @@ class SlowAws:
         self.delay = delay
         self.port = free_port()
         self.calls: Counter[str] = Counter()
+        self.per_second: Counter[tuple[str, str, str, int]] = Counter()
         self._throttles: Counter[str] = Counter()
         self._answers: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -44,6 +50,12 @@ class SlowAws:
         """Answer a JSON-protocol ``operation`` moto lacks (Health, CloudTrail LookupEvents)."""
         with self._lock:
             self._answers[operation] = json.dumps(body)
+
+    def busiest_second(self, operation: str) -> int:
+        """The most calls of ``operation`` that one account and region made in one second."""
+        with self._lock:
+            counts = [n for key, n in self.per_second.items() if key[0] == operation]
+        return max(counts, default=0)
 
     def throttle(self, operation: str, times: int) -> None:
         """Answer the next ``times`` calls of ``operation`` (``LookupEvents``) with throttling."""
@@ -78,8 +90,11 @@ class SlowAws:
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         operation = _operation(request, body)
+        found = _CREDENTIAL.search(request.headers.get("Authorization", ""))
+        account, region = found.groups() if found else ("", "")
         with self._lock:
             self.calls[operation] += 1
+            self.per_second[(operation, account, region, int(time.time()))] += 1
             throttled = self._throttles[operation] > 0
             if throttled:
                 self._throttles[operation] -= 1
