@@ -12,6 +12,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import AccessPolicy
 from bot.alarms.dispatch import AlarmDispatch
 from bot.alarms.ingest import AlarmInbox, default_owner
 from bot.alarms.lookup import lookup_alarm
@@ -21,23 +22,29 @@ from bot.config import Settings
 from bot.digest.service import DigestService, process_owner
 from bot.errors import ConfigError
 from bot.executor import Executor
+from bot.health import HealthMonitor, slack_auth
 from bot.incidents.lifecycle import Incidents
 from bot.ingress.sns import CertificateStore, Fetch, SnsVerifier
 from bot.ingress.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
 from bot.ingress.sqs import SqsPoller
 from bot.loading import load
 from bot.metrics import Metrics
-from bot.outbound.client import ChannelPacer, make_web_client
+from bot.outbound.client import make_web_client
+from bot.outbound.live import LiveMessages
+from bot.outbound.pacing import ChannelPacer
+from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
+from bot.rate_limits import FleetRateLimits
+from bot.replicas import Heartbeat
 from bot.runs import SlackRuns
 from bot.server import build_web_app
-from bot.slack.access import AccessPolicy
 from bot.slack.bolt_app import build_bolt_app
 from bot.slack.deps import SlackDeps
 from bot.slack.gate import SlackRequestGate
 from bot.slack.socket_mode import SocketLink
 from bot.steps import default_registry
 from bot.store import Store, open_store
+from bot.store.base import StoreUnavailable
 from bot.tasks import TaskTracker
 from bot.timings import DEFAULTS, Timings
 
@@ -64,11 +71,23 @@ class TriageApp:
     sqs: SqsPoller | None = None  # when [sqs] queue_url is set
     socket: SocketLink | None = None  # Slack Socket Mode, when SLACK_APP_TOKEN is set
     timings: Timings = DEFAULTS  # leases, retries, the drain on stop
+    monitor: HealthMonitor | None = None  # the store and Slack checks of /healthz
+    heartbeat: Heartbeat | None = None  # this replica's sign of life in the store
 
     async def start(self) -> None:
         await self.store.start()
+        if self.monitor is not None:
+            try:
+                await self.monitor.require_writable_store()
+            except (StoreUnavailable, TimeoutError) as exc:
+                problem = exc.user_message if isinstance(exc, StoreUnavailable) else "no answer"
+                raise ConfigError(f"will not start on a store it cannot write: {problem}") from exc
+            self.monitor.start()
         if self.digest is not None:
             await self.digest.start()
+        if self.heartbeat is not None:
+            await self.heartbeat.beat()  # alive in the store before claiming anything
+            self.heartbeat.start()
         if self.inbox is not None:
             await self.inbox.recover()  # alarms recorded but not finished before a restart
             self.inbox.start()
@@ -76,6 +95,8 @@ class TriageApp:
             self.sqs.start()
 
     async def stop(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
         if self.digest is not None:
             await self.digest.stop()
         if self.sqs is not None:
@@ -87,17 +108,34 @@ class TriageApp:
             log.warning(
                 "stopping with %d tasks still running; alarms resume from the inbox", remaining
             )
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()  # what is left may be taken over at once
         await self.store.close()
         self.aws.close()
 
     async def health(self) -> dict[str, Any]:
-        store_ok = await self.store.healthy()
+        """``GET /healthz``: ``problems`` names each thing that keeps the bot from its job."""
+        assert self.monitor is not None, "build_app sets the monitor"
+        store = await self.monitor.store()
+        slack = self.monitor.slack
         scheduler_ok = self.digest is None or self.digest.running
         socket = await self.socket.state() if self.socket is not None else "off"
-        ok = store_ok and scheduler_ok and self.tasks.accepting and socket != "disconnected"
+        problems = [f"store: {store.problem}"] if store.problem else []
+        if slack.state == "refused":
+            problems.append(f"slack: auth.test answers {slack.error}: the bot token is refused")
+        if socket == "disconnected":
+            problems.append("socket: Slack Socket Mode is not connected")
+        if not scheduler_ok:
+            problems.append("scheduler: the digest scheduler is not running")
+        if not self.tasks.accepting:
+            problems.append("accepting: stopping, no new work is taken")
         return {
-            "status": "ok" if ok else "degraded",
-            "store": "ok" if store_ok else "unavailable",
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
+            "store": "ok" if store.ok else "unavailable",
+            "store_latency_ms": store.latency_ms,
+            "inbox_failed": store.inbox_failed,
+            "slack": slack.state if not slack.error else f"{slack.state}: {slack.error}",
             "socket": socket,
             "scheduler": "running" if self.digest is not None and self.digest.running else "off",
             "accepting": self.tasks.accepting,
@@ -138,41 +176,49 @@ def build_app(
         max_attempts=timings.aws_max_attempts,
     )
     store = open_store(settings)
+    if settings.sqlite_path() is None:  # a store replicas share: so are AWS's per-account limits
+        aws.shared_limit = FleetRateLimits(store).acquire
     metrics = Metrics()
     client = make_web_client(settings, timeout=timings.slack_timeout, backoff=timings.slack_backoff)
     tasks = TaskTracker()
     executor = Executor(registry, aws, clock=clock)
-    pacer = ChannelPacer()
+    sender = SlackSender(  # every Slack Web API call goes through it
+        client,
+        metrics,
+        posts=ChannelPacer(rate=timings.slack_posts_per_second),
+        edits_per_minute=timings.slack_edits_per_minute,
+    )
     runs = SlackRuns(
         executor,
         store,
-        client,
-        pacer,
+        LiveMessages(sender, edit_interval=timings.live_edit_interval),
         metrics,
         clock=clock,
-        edit_interval=timings.live_edit_interval,
     )
     incidents = Incidents(
         settings=settings,
         catalog=catalog,
         store=store,
-        client=client,
-        pacer=pacer,
+        sender=sender,
         runs=runs,
         metrics=metrics,
         aws=aws,
         clock=clock,
         timings=timings,
     )
+    # A replica that dies holding alarm messages: the others see its heartbeat a lease old and
+    # take them over at their next sweep, which comes at least every half lease.
+    heartbeat = Heartbeat(store, default_owner(), timings.lease, clock)
     inbox = AlarmInbox(
         store,
         AlarmDispatch(incidents, clock),
         tasks,
         metrics,
-        default_owner(),
+        heartbeat.owner,
         clock,
         lease=timings.inbox_lease,
-        sweep_seconds=timings.inbox_sweep.total_seconds(),
+        sweep_seconds=min(timings.inbox_sweep, timings.lease / 2).total_seconds(),
+        holder_gone=heartbeat.is_gone,
     )
     certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
     verifier = SnsVerifier(
@@ -198,7 +244,7 @@ def build_app(
             settings.digest,
             aws,
             store,
-            client,
+            sender,
             trigger=loaded.digest,
             owner=process_owner(),
             clock=clock,
@@ -215,11 +261,11 @@ def build_app(
     deps = SlackDeps(
         settings=settings,
         catalog=catalog,
-        access=AccessPolicy(settings.access, client),
+        access=AccessPolicy(settings.access, sender),
         runs=runs,
         tasks=tasks,
         store=store,
-        client=client,
+        sender=sender,
         metrics=metrics,
         lookup_alarm=find_alarm,
         post_digest=digest.post if digest is not None else None,
@@ -246,6 +292,13 @@ def build_app(
         inbox=inbox,
         sqs=sqs,
         timings=timings,
+        heartbeat=heartbeat,
+        monitor=HealthMonitor(
+            store,
+            lambda: slack_auth(client),
+            cache=timings.health_cache,
+            auth_interval=timings.slack_auth_interval,
+        ),
     )
     app_token = settings.secrets.slack_app_token
     if socket_mode and app_token is not None:
@@ -260,6 +313,7 @@ def build_app(
         metrics=metrics,
         health=app.health,
         sns_handler=sns,
+        body_timeout=settings.server.body_timeout.total_seconds(),
     )
 
     async def on_startup(_: web.Application) -> None:

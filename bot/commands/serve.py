@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 
 from aiohttp import web
 
 from bot.app import build_app
 from bot.config import Settings
+from bot.errors import ConfigError
+from bot.http_timeouts import TimedAppRunner
 from bot.logs import configure_json_logging
 
 log = logging.getLogger(__name__)
@@ -20,10 +23,24 @@ log = logging.getLogger(__name__)
 async def serve(args: argparse.Namespace, settings: Settings) -> int:
     configure_json_logging(settings.log_level or "INFO")
     app = build_app(settings, socket_mode=settings.secrets.slack_app_token is not None)
-    runner = web.AppRunner(app.web, access_log=None, handle_signals=False)
+    runner = TimedAppRunner(
+        app.web,
+        header_timeout=settings.server.header_timeout.total_seconds(),
+        idle_timeout=settings.server.idle_timeout.total_seconds(),
+        access_log=None,
+        handle_signals=False,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # the port is taken (another serve?), or not ours to bind
+        await runner.cleanup()
+        where = f"{settings.server.host}:{settings.server.port}"
+        raise ConfigError(
+            f"cannot listen on {where}: {os.strerror(exc.errno) if exc.errno else exc}. "
+            "Stop whatever holds it, or set another [server] port."
+        ) from exc
     # Everything built so far lives as long as the process: keep the garbage collector from
     # walking it on every full collection (those pauses showed up as slow Slack acks).
     gc.freeze()
