@@ -144,10 +144,12 @@ def attempts_key(day: date) -> str:
 @dataclass(frozen=True)
 class Attempts:
     """How far the attempts at one day's digest got: the next attempt's number (0 = none made
-    yet) and the instant before which it must not start."""
+    yet), the instant before which it must not start, and who is making the one started
+    (``host:pid``; when its heartbeat stops, the next may start at once)."""
 
     next: int = 0
     not_before: datetime | None = None
+    owner: str = ""
 
     def claim_key(self, day: date) -> str:
         """The ``claim_once`` key of the next attempt: ``digest:D``, then ``digest:D#2``, …"""
@@ -160,11 +162,11 @@ class Attempts:
         return self.not_before is None or now.astimezone(UTC) >= self.not_before
 
     def started(
-        self, now: datetime, deadline: timedelta = DEFAULTS.digest_post_deadline
+        self, now: datetime, deadline: timedelta = DEFAULTS.digest_post_deadline, owner: str = ""
     ) -> Attempts:
         """What the winner of this attempt records before it builds the digest: an attempt
-        not finished after ``deadline`` is taken over."""
-        return Attempts(self.next + 1, now.astimezone(UTC) + deadline)
+        not finished after ``deadline`` (or whose ``owner`` is gone) is taken over."""
+        return Attempts(self.next + 1, now.astimezone(UTC) + deadline, owner)
 
     def failed(
         self, now: datetime, retry_after: timedelta = DEFAULTS.digest_retry_after
@@ -174,7 +176,7 @@ class Attempts:
 
     def encode(self) -> str:
         not_before = self.not_before.isoformat() if self.not_before else None
-        return json.dumps({"next": self.next, "not_before": not_before})
+        return json.dumps({"next": self.next, "not_before": not_before, "owner": self.owner})
 
     @classmethod
     def decode(cls, value: str | None) -> Attempts:
@@ -187,6 +189,7 @@ class Attempts:
             return cls(
                 int(data["next"]),
                 datetime.fromisoformat(not_before).astimezone(UTC) if not_before else None,
+                str(data.get("owner") or ""),
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls()

@@ -18,10 +18,11 @@ A tick that finds day D due:
    window and up to ``MAX_ATTEMPTS`` a day.
 
 A process that dies between 1 and 4 leaves the attempt "started"; another process takes over
-after ``post_deadline``. The one case that can post twice is a process that dies (or times out)
-after Slack accepted the message but before step 4 recorded it: nobody can tell that apart
-from a message that never arrived. The one case that posts nothing is a process that dies
-between winning the claim and recording the attempt as started.
+after ``post_deadline``, or as soon as ``holder_gone`` says that process is gone (its
+heartbeat, ``bot.replicas``, is a ``[store] lease`` old). The one case that can post twice is
+a process that dies (or times out) after Slack accepted the message but before step 4 recorded
+it: nobody can tell that apart from a message that never arrived. The one case that posts
+nothing is a process that dies between winning the claim and recording the attempt as started.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -47,6 +48,7 @@ from bot.digest.render import digest_blocks, digest_fallback_text, digest_text
 from bot.digest.schedule import (
     GRACE,
     LAST_POSTED,
+    MAX_ATTEMPTS,
     Attempts,
     attempts_key,
     due_date,
@@ -125,6 +127,7 @@ class DigestService:
         tick_every: timedelta = TICK,
         retry_after: timedelta = DEFAULTS.digest_retry_after,
         post_deadline: timedelta = DEFAULTS.digest_post_deadline,
+        holder_gone: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._settings = settings
         self._aws = aws
@@ -135,6 +138,7 @@ class DigestService:
         self._tick_every = tick_every
         self._retry_after = retry_after  # after a failed attempt, the next may start
         self._post_deadline = post_deadline  # an attempt not finished by then is taken over
+        self._holder_gone = holder_gone  # ... and one whose process is gone, at once
         self._trigger = trigger  # settings.cron in settings.timezone, checked by bot.loading
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
@@ -208,11 +212,11 @@ class DigestService:
         if not self._settings.channel:
             return None  # start() said so once
         attempts = Attempts.decode(await store.schedule_get(attempts_key(day)))
-        if not attempts.may_start(now):
+        if not attempts.may_start(now) and not await self._abandoned(attempts):
             return None
         if not await store.claim_once(attempts.claim_key(day), self._owner, now):
             return None  # another process has this attempt
-        started = attempts.started(now, self._post_deadline)
+        started = attempts.started(now, self._post_deadline, self._owner)
         await store.schedule_set(attempts_key(day), started.encode())
         posted_day = parse_last_posted(await store.schedule_get(LAST_POSTED))
         if posted_day is not None and posted_day >= day:
@@ -226,6 +230,16 @@ class DigestService:
         log.info("digest for %s posted to %s (attempt %d)", day, posted.channel, attempts.next + 1)
         await self._upload_chart(posted)
         return day
+
+    async def _abandoned(self, attempts: Attempts) -> bool:
+        """A started attempt whose process is gone (not one that failed: that waits)."""
+        return (
+            attempts.next < MAX_ATTEMPTS
+            and bool(attempts.owner)
+            and attempts.owner != self._owner
+            and self._holder_gone is not None
+            and await self._holder_gone(attempts.owner)
+        )
 
     # on demand
 
