@@ -250,6 +250,7 @@ def build_app(
             clock=clock,
             retry_after=timings.digest_retry_after,
             post_deadline=timings.digest_post_deadline,
+            holder_gone=heartbeat.is_gone,
         )
         if settings.digest is not None and loaded.digest is not None
         else None
