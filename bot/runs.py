@@ -11,12 +11,13 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bot.alarms.model import Alarm
+from bot.correlate import likely_lines
 from bot.executor import Executor
 from bot.metrics import Metrics
 from bot.playbooks.schema import Playbook
@@ -61,9 +62,15 @@ class RunView(Protocol):
         """Show a snapshot; returns at once (the view paces itself)."""
         ...
 
-    async def finish(self, run: RunResult) -> None:
-        """Show the final version."""
+    async def finish(self, run: RunResult, *, likely: Sequence[str] = ()) -> None:
+        """Show the final version, opening with the correlator's suspect lines."""
         ...
+
+
+def likely_of(result: RunResult, alarm: Alarm | None) -> tuple[str, ...]:
+    """What the run's findings point at (``bot.correlate``), most likely first: the lines its
+    final message and its *Details* file open with, and (the first) the incident root's."""
+    return likely_lines(result.steps, alarm, now=result.started_at)
 
 
 RunViews = Callable[[str, str | None, str], RunView]
@@ -128,7 +135,8 @@ class SlackRuns:
             result = dataclasses.replace(
                 skeleton, finished_at=self._clock(), error=f"internal error (run {request.run_id})"
             )
-        await live.finish(result)
+        likely = likely_of(result, request.alarm)
+        await live.finish(result, likely=likely)
         outcome = "error" if result.error else ("warn" if result.status is Status.WARN else "ok")
         await self._store.finish_run(
             request.run_id,
@@ -136,7 +144,7 @@ class SlackRuns:
             outcome,
             {s.step_id: str(s.status) for s in result.steps},
         )
-        await self._store.save_output(request.run_id, full_output(result))
+        await self._store.save_output(request.run_id, full_output(result, likely=likely))
         self._metrics.runs.labels(request.playbook.name, outcome).inc()
         for step in result.steps:
             self._metrics.step_seconds.labels(step.uses, str(step.status)).observe(step.duration_s)

@@ -92,6 +92,35 @@ def test_run_with_an_alarm_file_takes_defaults_from_it(moto_url: str, tmp_path: 
     assert incident.instances[0] in json.dumps(blocks), json.dumps(blocks, indent=1)
 
 
+STACKS_PLAYBOOK = """\
+name: stacks
+title: Stack changes
+steps:
+  - id: deploys
+    uses: cloudformation.stack_events
+    with: {lookback: 2h}
+"""
+
+
+def test_run_prints_what_the_findings_point_at_first(moto_url: str, tmp_path: Path) -> None:
+    playbook = tmp_path / "stacks.yaml"
+    playbook.write_text(STACKS_PLAYBOOK)
+    line = "No change in the last 2 h touches these resources — from `deploys`."
+    env = {"AWS_ENDPOINT_URL": moto_url}
+
+    text = triagebot("run", str(playbook), env=env)
+    blocks = triagebot("run", str(playbook), "--format", "blocks", env=env)
+    plain = triagebot("run", str(playbook), "--format", "json", env=env)
+
+    assert text.returncode == blocks.returncode == plain.returncode == 0, text.stderr
+    assert line in text.stdout
+    assert text.stdout.index(line) < text.stdout.index("cloudformation.stack_events")
+    header, about, first = json.loads(blocks.stdout)[:3]
+    assert header["type"] == "header" and about["type"] == "context"
+    assert first["text"]["text"] == f"🧭 {line}"
+    assert json.loads(plain.stdout)["likely"] == [line]
+
+
 def test_run_unknown_playbook_is_a_usage_error() -> None:
     done = triagebot("run", "alb-erors")
     assert done.returncode == 2

@@ -13,6 +13,7 @@ from bot.alarms.model import Alarm
 from bot.alarms.parse import parse_notification, unwrap_envelope
 from bot.aws import AwsClients
 from bot.config import Settings
+from bot.correlate import likely_lines
 from bot.errors import CREDENTIALS_HINT, NO_CREDENTIALS, ParamError, UnknownPlaybook, UsageError
 from bot.executor import Executor
 from bot.loading import load
@@ -47,12 +48,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"triagebot run: no step could reach AWS: {NO_CREDENTIALS}", file=sys.stderr)
         print(CREDENTIALS_HINT, file=sys.stderr)
         return 1
+    likely = likely_lines(result.steps, alarm, now=result.started_at)  # what it points at, first
     if args.format == "json":
-        print(render_json(result))
+        print(render_json(result, likely=likely))
     elif args.format == "blocks":
-        print(json.dumps(run_blocks(result, buttons=False), indent=2, ensure_ascii=False))
+        blocks = run_blocks(result, buttons=False, likely=likely)
+        print(json.dumps(blocks, indent=2, ensure_ascii=False))
     else:
-        print(render_text(result))
+        print(render_text(result, likely=likely))
     if result.error:
         print(f"triagebot run: {result.error}", file=sys.stderr)
         return 1

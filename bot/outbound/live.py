@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.outbound.sender import SlackSender
@@ -79,33 +80,34 @@ class LiveMessage:
                 if run is not None and not self._finished:
                     await self._edit(run, buttons=False)
 
-    async def finish(self, run: RunResult) -> None:
-        """The final version, with buttons; the full output as a file when it did not fit.
+    async def finish(self, run: RunResult, *, likely: Sequence[str] = ()) -> None:
+        """The final version, with buttons, opening with ``likely`` (the correlator's suspect
+        lines); the full output as a file when it did not fit.
 
         No waiting for a snapshot being shown: the sender sends edits of one message in order,
         and a snapshot still waiting for the edit budget is replaced by this version."""
         self._finished = True
-        await self._edit(run, buttons=True)
-        if needs_file(run):
-            await self.upload_output(run)
+        await self._edit(run, buttons=True, likely=likely)
+        if needs_file(run, likely=likely):
+            await self.upload_output(run, likely=likely)
 
-    async def upload_output(self, run: RunResult) -> None:
+    async def upload_output(self, run: RunResult, *, likely: Sequence[str] = ()) -> None:
         await self._sender.upload(
             self.channel,
             thread_ts=self.thread_ts or self.ts,
-            content=full_output(run),
+            content=full_output(run, likely=likely),
             filename=f"triage-{run.playbook}-{run.run_id}.txt",
             title=f"{run.title} — full output",
         )
 
-    async def _edit(self, run: RunResult, *, buttons: bool) -> None:
+    async def _edit(self, run: RunResult, *, buttons: bool, likely: Sequence[str] = ()) -> None:
         if self.ts is None:
             return
         await self._sender.update(
             self.channel,
             self.ts,
             run_fallback_text(run),
-            run_blocks(run, requested_by=self.requested_by, buttons=buttons),
+            run_blocks(run, requested_by=self.requested_by, buttons=buttons, likely=likely),
         )
         self._last_edit = time.monotonic()
 

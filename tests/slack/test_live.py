@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -34,11 +35,11 @@ class RacingMessage(LiveMessage):
         super().__init__(*args, **kwargs)
         self._during_edit: RunResult | None = during_edit
 
-    async def _edit(self, run: RunResult, *, buttons: bool) -> None:
+    async def _edit(self, run: RunResult, *, buttons: bool, likely: Sequence[str] = ()) -> None:
         if self._during_edit is not None:
             newer, self._during_edit = self._during_edit, None
             await self.show(newer)
-        await super()._edit(run, buttons=buttons)
+        await super()._edit(run, buttons=buttons, likely=likely)
 
 
 async def test_a_snapshot_arriving_during_an_edit_is_shown_before_the_run_ends() -> None:
