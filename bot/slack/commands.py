@@ -174,7 +174,17 @@ class TriageCommand:
 
     async def _alarm_run(self, name: str, user: str, channel: str) -> None:
         deps = self.deps
-        alarm = await deps.lookup_alarm(name)
+        try:
+            alarm = await deps.lookup_alarm(name)
+        except BotError as exc:  # AWS down, throttled, denied: say so, never stay silent
+            await self.tell(
+                channel,
+                user,
+                f"Could not look up the alarm `{name}` in CloudWatch: {exc.user_message} "
+                "Try again in a minute, or run its playbook directly with "
+                "`/triage <playbook> key=value …`.",
+            )
+            return
         if alarm is None:
             await self.tell(channel, user, f"There is no CloudWatch alarm named `{name}` here.")
             return

@@ -3,9 +3,11 @@ requests — the way Slack itself would."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from bot.demo.moto_server import free_port
 from bot.demo.seed import SeededIncident, seed_incident
 from bot.demo.slack_api import FakeSlackApi
 from bot.demo.slack_requests import payload_body, signed_headers, slash_command_body
+from bot.timings import Timings
 
 __all__ = ["Harness", "button_payload", "command_body", "harness", "payload_body", "sign"]
 
@@ -111,9 +114,16 @@ admins = ["U0ADMIN"]
     return path
 
 
-@pytest.fixture
-async def harness(tmp_path: Path, moto_url: str) -> AsyncIterator[Harness]:
-    incident = seed_incident(moto_url)
+# Slack retries back off for a hundredth of a second here, not half a second: tests that make
+# the stand-in fail wait for the retries, not the production pauses.
+TEST_TIMINGS = Timings(slack_backoff=timedelta(seconds=0.01))
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path, aws_url: str, incident: SeededIncident, timings: Timings = TEST_TIMINGS
+) -> AsyncIterator[Harness]:
+    """The bot over real HTTP against a fresh Slack stand-in and the AWS at ``aws_url``."""
     slack = FakeSlackApi(usergroups={"S0ONCALL": ["U0MEMBER"]})
     await slack.start()
     settings = load_settings(
@@ -122,17 +132,25 @@ async def harness(tmp_path: Path, moto_url: str) -> AsyncIterator[Harness]:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack.base_url,
-            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ENDPOINT_URL": aws_url,
         },
     )
-    app = build_app(settings)
+    app = build_app(settings, timings=timings)
     runner = web.AppRunner(app.web, access_log=None)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    async with aiohttp.ClientSession() as http:
-        yield Harness(
-            slack=slack, app=app, url=f"http://127.0.0.1:{port}", http=http, incident=incident
-        )
-    await runner.cleanup()
-    await slack.stop()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Harness(
+                slack=slack, app=app, url=f"http://127.0.0.1:{port}", http=http, incident=incident
+            )
+    finally:
+        await runner.cleanup()
+        await slack.stop()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, moto_url: str) -> AsyncIterator[Harness]:
+    async with running(tmp_path, moto_url, seed_incident(moto_url)) as running_harness:
+        yield running_harness

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
+from pathlib import Path
 
+from bot.demo.seed import seed_incident
 from tests.slack.harness import (
     CHANNEL,
+    TEST_TIMINGS,
     USER,
     Harness,
     button_payload,
     command_body,
     payload_body,
+    running,
     sign,
 )
+from tests.support.aws_proxy import SlowAws
 
 
 def _text_of(message_blocks: list[dict]) -> str:  # type: ignore[type-arg]
@@ -296,3 +302,18 @@ async def test_run_buttons_act_only_on_their_own_channels_runs(harness: Harness)
     refusals = [e for e in harness.slack.ephemerals if e.channel == elsewhere]
     assert len(refusals) == 2
     assert all("is not in this channel's history" in e.text for e in refusals)
+
+
+async def test_alarm_lookup_failing_tells_the_caller(tmp_path: Path, slow_aws: SlowAws) -> None:
+    """`/triage alarm NAME` while CloudWatch throttles every call: the caller hears why."""
+    incident = seed_incident(slow_aws.upstream)
+    slow_aws.throttle("DescribeAlarms", 100)
+    timings = dataclasses.replace(TEST_TIMINGS, aws_max_attempts=2)
+    async with running(tmp_path, slow_aws.url, incident, timings) as bot:
+        status, ack = await bot.command("alarm prod-web-5xx")
+        assert (status, ack) == (200, {})
+        await bot.settle()
+        [answer] = bot.slack.ephemerals
+        assert answer.user == USER
+        assert "Could not look up the alarm `prod-web-5xx` in CloudWatch" in answer.text
+        assert bot.slack.messages(CHANNEL) == []
