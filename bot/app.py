@@ -18,6 +18,7 @@ from bot.alarms.ingest import AlarmInbox, default_owner
 from bot.alarms.lookup import lookup_alarm
 from bot.alarms.model import Alarm
 from bot.aws import AwsClients, SessionFactory
+from bot.backlog import BacklogMonitor, QueueReader
 from bot.config import Settings
 from bot.digest.service import DigestService, process_owner
 from bot.errors import ConfigError
@@ -73,6 +74,7 @@ class TriageApp:
     timings: Timings = DEFAULTS  # leases, retries, the drain on stop
     monitor: HealthMonitor | None = None  # the store and Slack checks of /healthz
     heartbeat: Heartbeat | None = None  # this replica's sign of life in the store
+    backlog: BacklogMonitor | None = None  # the queue, the inbox backlog: /healthz, /metrics
 
     async def start(self) -> None:
         await self.store.start()
@@ -93,8 +95,12 @@ class TriageApp:
             self.inbox.start()
         if self.sqs is not None:
             self.sqs.start()
+        if self.backlog is not None:
+            self.backlog.start()
 
     async def stop(self) -> None:
+        if self.backlog is not None:
+            await self.backlog.stop()
         if self.monitor is not None:
             await self.monitor.stop()
         if self.digest is not None:
@@ -141,6 +147,7 @@ class TriageApp:
             "accepting": self.tasks.accepting,
             "runs_in_flight": self.tasks.in_flight,
             "playbooks": len(self.catalog),
+            **(self.backlog.latest.report() if self.backlog is not None else {}),
         }
 
 
@@ -191,7 +198,12 @@ def build_app(
     runs = SlackRuns(
         executor,
         store,
-        LiveMessages(sender, edit_interval=timings.live_edit_interval),
+        LiveMessages(
+            sender,
+            edit_interval=timings.live_edit_interval,
+            final_retry=timings.run_final_retry,
+            retry_every=timings.slack_backoff,
+        ),
         metrics,
         clock=clock,
     )
@@ -277,6 +289,21 @@ def build_app(
         signing_secret=secret.get_secret_value() if secret else "",
         incident_actions=incidents.on_button,
     )
+    monitor = HealthMonitor(
+        store,
+        lambda: slack_auth(client),
+        cache=timings.health_cache,
+        auth_interval=timings.slack_auth_interval,
+    )
+    backlog = BacklogMonitor(
+        store,
+        heartbeat,
+        metrics,
+        queue=QueueReader(aws, sqs) if sqs is not None else None,
+        store_check=monitor.store,
+        interval=timings.backlog_interval,
+        clock=clock,
+    )
     app = TriageApp(
         settings=settings,
         catalog=catalog,
@@ -294,12 +321,8 @@ def build_app(
         sqs=sqs,
         timings=timings,
         heartbeat=heartbeat,
-        monitor=HealthMonitor(
-            store,
-            lambda: slack_auth(client),
-            cache=timings.health_cache,
-            auth_interval=timings.slack_auth_interval,
-        ),
+        monitor=monitor,
+        backlog=backlog,
     )
     app_token = settings.secrets.slack_app_token
     if socket_mode and app_token is not None:

@@ -18,7 +18,12 @@ DIGEST_ACTIONS = (
 )
 # Used outside playbooks: `/triage alarm <name>` looks the alarm up; alarm threads chart its metric.
 ALARM_ACTIONS = ("cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData")
-SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+SQS_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",  # the operator view: how many messages wait (bot.backlog)
+)
 # The DynamoDB store (`[store] url = "dynamodb://table"`): its table is created on first start.
 # TransactWriteItems is no IAM action: each item in it is authorised as its Put/Update/Delete.
 STATE_TABLE_ACTIONS = (

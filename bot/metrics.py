@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
@@ -42,6 +42,53 @@ class Metrics:
             "triagebot_slack_ack_seconds",
             "Time to acknowledge a Slack request",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3),
+            registry=r,
+        )
+
+        # The operator view (bot.backlog), read every backlog_interval; NaN when unreadable.
+        self.replica_info = Gauge(
+            "triagebot_replica",
+            "This replica, as it names itself in the store",
+            ["replica"],
+            registry=r,
+        )
+        self.store_up = Gauge("triagebot_store_up", "1 when the store took a write", registry=r)
+        self.store_latency = Gauge(
+            "triagebot_store_latency_seconds", "How long the store's health write took", registry=r
+        )
+        self.queue_messages = Gauge(
+            "triagebot_queue_messages",
+            "Messages in the alarm queue: waiting, or received and not yet deleted",
+            ["state"],
+            registry=r,
+        )
+        self.queue_oldest_age = Gauge(
+            "triagebot_queue_oldest_message_age_seconds",
+            "CloudWatch's ApproximateAgeOfOldestMessage for the alarm queue (0 when empty)",
+            registry=r,
+        )
+        self.queue_receive_lag = Gauge(
+            "triagebot_queue_receive_lag_seconds",
+            "How old the oldest message of this replica's last receive was when it came",
+            registry=r,
+        )
+        self.inbox_backlog = Gauge(
+            "triagebot_inbox_backlog",
+            "Alarm messages recorded, not yet handled",
+            ["status"],
+            registry=r,
+        )
+        self.inbox_claims_here = Gauge(
+            "triagebot_inbox_claims_held", "Alarm messages this replica holds", registry=r
+        )
+        self.inbox_oldest_age = Gauge(
+            "triagebot_inbox_oldest_age_seconds",
+            "How long the oldest unfinished alarm message has waited",
+            registry=r,
+        )
+        self.heartbeat_age = Gauge(
+            "triagebot_heartbeat_age_seconds",
+            "Since the store last took this replica's heartbeat",
             registry=r,
         )
 

@@ -42,10 +42,17 @@ class Heartbeat:
         self._lease = lease
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self.last_beat: datetime | None = None  # when the store last took a renewal
+
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
 
     async def beat(self) -> None:
         """Renew the heartbeat for one lease from now."""
-        await self._store.lease_acquire(PREFIX + self.owner, self.owner, self._lease, self._clock())
+        now = self._clock()
+        if await self._store.lease_acquire(PREFIX + self.owner, self.owner, self._lease, now):
+            self.last_beat = now
 
     def start(self) -> None:
         """Beat every third of a lease until ``stop`` (the first beat is ``beat()``'s)."""

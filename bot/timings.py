@@ -16,6 +16,9 @@ from datetime import timedelta
 DEFAULT_LEASE = timedelta(seconds=60)
 """``[store] lease`` when the config does not say."""
 
+DEFAULT_RETENTION = timedelta(days=30)
+"""``[store] retention`` when the config does not say (``bot/store/retention.py``)."""
+
 
 @dataclass(frozen=True)
 class Timings:
@@ -40,6 +43,9 @@ class Timings:
     slack_backoff: timedelta = timedelta(seconds=0.5)
     # A run's live message is edited at most this often (changes in between are coalesced).
     live_edit_interval: timedelta = timedelta(seconds=1)
+    # A run's final message (or, failing that, the ephemeral telling its caller) is tried
+    # again, backing off from ``slack_backoff``, until Slack takes it or this has passed.
+    run_final_retry: timedelta = timedelta(minutes=10)
     # Slack's pace (bot.outbound): posts per second per channel, and the workspace's budget of
     # message edits per minute (chat.update is Tier 3, shared by every message the app edits).
     slack_posts_per_second: float = 1.0
@@ -57,12 +63,17 @@ class Timings:
     # is asked this often.
     health_cache: timedelta = timedelta(seconds=1)
     slack_auth_interval: timedelta = timedelta(minutes=1)
+    # The operator view (/healthz, /metrics): the queue's depth, its oldest message's age and
+    # the inbox backlog are read this often (two AWS calls and one store query each time).
+    backlog_interval: timedelta = timedelta(seconds=60)
     # On SIGTERM: how long runs and alarms in flight may take to finish before the exit.
     drain: timedelta = timedelta(seconds=25)
     # The daily digest: after a failed attempt, the next may start this much later ...
     digest_retry_after: timedelta = timedelta(minutes=10)
     # ... and an attempt not finished by then (its process died) is taken over.
     digest_post_deadline: timedelta = timedelta(minutes=15)
+    # The SQLite store deletes what is older than ``[store] retention`` this often.
+    prune_interval: timedelta = timedelta(hours=1)
 
     @property
     def root_lease(self) -> timedelta:

@@ -106,6 +106,13 @@ class SqsPoller:
         self._wait = wait_seconds
         self._max = max_messages
         self._task: asyncio.Task[None] | None = None
+        # How old the oldest message of the last receive was when it came (SQS SentTimestamp
+        # to now); 0 when the last receive found none; None before the first receive.
+        self.receive_lag_seconds: float | None = None
+
+    @property
+    def queue_url(self) -> str:
+        return self._queue_url
 
     def start(self) -> None:
         if self._task is None:
@@ -147,6 +154,9 @@ class SqsPoller:
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
         messages = answer.get("Messages", [])
+        now = datetime.now(UTC)  # SentTimestamp is SQS's wall clock
+        sent = [stamp for stamp in map(sent_at, messages) if stamp is not None]
+        self.receive_lag_seconds = max(0.0, (now - min(sent)).total_seconds()) if sent else 0.0
         for message in messages:
             try:
                 await self._take(message)

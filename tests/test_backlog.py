@@ -1,0 +1,180 @@
+"""The operator view: how far behind a replica is shows in ``/healthz`` and ``/metrics``.
+
+The real app (``build_app``) on a loopback port, against moto server over HTTP (SQS, CloudWatch)
+and a real SQLite file; the backlog is read every 0.1 s. The queue holds messages the bot
+refuses (raw bodies with raw delivery off: received, left in flight for redrive) and messages
+waiting after its poller stopped; CloudWatch holds SQS's ApproximateAgeOfOldestMessage the way
+SQS publishes it; the inbox holds a message recorded but not handled and one claimed elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import boto3
+import pytest
+from aiohttp import web
+
+from bot.app import TriageApp, build_app
+from bot.config import load_settings
+from bot.demo.moto_server import free_port
+from bot.demo.slack_api import FakeSlackApi
+from bot.timings import Timings
+
+SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "s3cr3t"}
+READ_EVERY = timedelta(seconds=0.1)
+
+
+@dataclass
+class Running:
+    app: TriageApp
+    url: str
+    http: aiohttp.ClientSession
+
+    async def healthz(self) -> dict[str, Any]:
+        async with self.http.get(f"{self.url}/healthz") as response:
+            report: dict[str, Any] = await response.json()
+            return report
+
+    async def metrics(self) -> str:
+        async with self.http.get(f"{self.url}/metrics") as response:
+            return await response.text()
+
+    async def report_when(
+        self, check: Callable[[dict[str, Any]], bool], readings: int = 100
+    ) -> dict[str, Any]:
+        """``/healthz`` once ``check`` holds for it, waiting a backlog reading between tries."""
+        assert self.app.backlog is not None
+        report: dict[str, Any] = {}
+        for _ in range(readings):
+            await self.app.backlog.next_reading()
+            report = await self.healthz()
+            if check(report):
+                return report
+        raise AssertionError(f"not seen in {readings} readings: {report}")
+
+
+async def running(tmp_path: Path, moto_url: str, extra: str) -> AsyncIterator[Running]:
+    async with FakeSlackApi() as slack:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[slack]\ndefault_channel = "C0ALARMS"\n'
+            f'[store]\nurl = "sqlite:///{tmp_path / "state.db"}"\n{extra}'
+        )
+        settings = load_settings(
+            config,
+            env={**SLACK_ENV, "SLACK_API_URL": slack.base_url, "AWS_ENDPOINT_URL": moto_url},
+        )
+        app = build_app(settings, timings=Timings(backlog_interval=READ_EVERY))
+        runner = web.AppRunner(app.web, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        async with aiohttp.ClientSession() as http:
+            yield Running(app, f"http://127.0.0.1:{port}", http)
+        await runner.cleanup()
+
+
+def sample(text: str, name: str, labels: str = "") -> float:
+    found = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.MULTILINE)
+    assert found, f"{name}{labels} not in /metrics"
+    return float(found.group(1))
+
+
+@pytest.fixture
+def sqs(moto_url: str) -> Any:
+    return boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_url)
+
+
+async def test_queue_depth_age_and_inbox_backlog_show_in_healthz_and_metrics(
+    tmp_path: Path, moto_url: str, sqs: Any
+) -> None:
+    url = sqs.create_queue(QueueName="alarms", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    now = datetime.now(UTC)
+    boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=moto_url).put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": [{"Name": "QueueName", "Value": "alarms"}],
+                "Timestamp": now - timedelta(minutes=2),
+                "Value": 420.0,
+            }
+        ],
+    )
+    async for bot in running(tmp_path, moto_url, f'[sqs]\nqueue_url = "{url}"\n'):
+        assert bot.app.sqs is not None and bot.app.heartbeat is not None
+        store = bot.app.store
+        # One alarm recorded but not yet handled, one claimed by another replica.
+        await store.inbox_add("pending-1", "sns", "{}", now)
+        await store.inbox_add("claimed-1", "sns", "{}", now)
+        assert await store.inbox_claim("claimed-1", "other-host:7", timedelta(minutes=5), now)
+
+        # Three bodies the bot refuses (raw delivery is off): received, left in flight.
+        for n in range(3):
+            sqs.send_message(QueueUrl=url, MessageBody=f"not an envelope {n}")
+        report = await bot.report_when(lambda r: r["queue"]["in_flight"] == 3)
+        assert report["queue"]["receive_lag_s"] is not None
+        assert report["queue"]["receive_lag_s"] >= 0
+
+        # The poller stops (a replica falling behind); its abandoned long poll takes one
+        # message, then what is sent waits in the queue.
+        await bot.app.sqs.stop()
+        sqs.send_message(QueueUrl=url, MessageBody="taken by the abandoned receive")
+        await bot.report_when(lambda r: r["queue"]["in_flight"] == 4)
+        for n in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody=f"waiting {n}")
+        report = await bot.report_when(lambda r: r["queue"]["waiting"] == 2)
+
+        assert report["status"] == "ok"  # a backlog is no fault of this replica
+        assert report["replica"] == bot.app.heartbeat.owner
+        assert report["queue"]["in_flight"] == 4
+        assert report["queue"]["oldest_age_s"] == 420.0
+        assert "error" not in report["queue"]
+        assert report["inbox"]["pending"] == 1
+        assert report["inbox"]["claimed"] == 1
+        assert report["inbox"]["claimed_here"] == 0
+        assert report["inbox"]["oldest_age_s"] >= 0
+        assert report["leases"]["heartbeat_age_s"] is not None
+        assert report["leases"]["heartbeat_lease_s"] == 60.0
+
+        text = await bot.metrics()
+        assert sample(text, "triagebot_queue_messages", '{state="waiting"}') == 2
+        assert sample(text, "triagebot_queue_messages", '{state="in_flight"}') == 4
+        assert sample(text, "triagebot_queue_oldest_message_age_seconds") == 420
+        assert sample(text, "triagebot_queue_receive_lag_seconds") >= 0
+        assert sample(text, "triagebot_inbox_backlog", '{status="pending"}') == 1
+        assert sample(text, "triagebot_inbox_backlog", '{status="claimed"}') == 1
+        assert sample(text, "triagebot_inbox_claims_held") == 0
+        assert sample(text, "triagebot_store_up") == 1
+        assert sample(text, "triagebot_store_latency_seconds") > 0
+        owner = bot.app.heartbeat.owner
+        assert sample(text, "triagebot_replica", f'{{replica="{owner}"}}') == 1
+    # The stopped poller's abandoned receive got its message; nothing waits in a thread.
+
+
+async def test_an_empty_queue_has_no_old_message_and_no_queue_reads_off(
+    tmp_path: Path, moto_url: str, sqs: Any
+) -> None:
+    url = sqs.create_queue(QueueName="quiet")["QueueUrl"]
+    async for bot in running(tmp_path, moto_url, f'[sqs]\nqueue_url = "{url}"\n'):
+        report = await bot.report_when(lambda r: r["queue"]["waiting"] == 0)
+        assert report["queue"]["oldest_age_s"] == 0.0  # no GetMetricData for an empty queue
+        assert report["inbox"] == {
+            "pending": 0,
+            "claimed": 0,
+            "claimed_here": 0,
+            "oldest_age_s": 0.0,
+        }
+    sqs.send_message(QueueUrl=url, MessageBody="wake up")  # ends the stopped poller's long poll
+    (tmp_path / "no-queue").mkdir()
+    async for bot in running(tmp_path / "no-queue", moto_url, ""):
+        report = await bot.report_when(lambda r: r["backlog_read_at"] is not None)
+        assert report["queue"] == "off"
+        assert "triagebot_queue_messages{" not in await bot.metrics()
