@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from bot.config_lines import locate
 from bot.durations import Duration
 from bot.errors import ConfigError, did_you_mean
-from bot.timings import DEFAULT_LEASE
+from bot.timings import DEFAULT_LEASE, DEFAULT_RETENTION
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -82,12 +82,22 @@ class StoreSettings(_Section):
     # How long the work of a replica that died stays claimed before another takes it over
     # (an incident's root message being posted); ``Timings.lease``.
     lease: Duration = DEFAULT_LEASE
+    # Runs, their outputs, alarm messages and resolved incidents older than this are deleted
+    # (a message's id is kept as long as a redelivery may come); ``bot/store/retention.py``.
+    retention: Duration = DEFAULT_RETENTION
 
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "dynamodb://")):
             raise ValueError("use sqlite:///path/to/state.db or dynamodb://table-name")
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _long_enough(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=1):
+            raise ValueError("keep records at least an hour (`1h`); the default is `30d`")
         return value
 
 

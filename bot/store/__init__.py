@@ -9,6 +9,7 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.store.base import InboxItem, Incident, RunRecord, Store
 from bot.store.dynamodb import DynamoDbStore
+from bot.store.retention import Retention
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
@@ -39,7 +40,8 @@ def open_store(settings: Settings, aws: AwsClients | None = None) -> Store:
             f"`store.url` = {settings.store.url!r}: a DynamoDB table name is 3 to 255 letters, "
             "digits, `_`, `-` or `.` (dynamodb://triagebot-state)"
         )
+    retention = Retention.from_settings(settings)
     if aws is not None:
-        return DynamoDbStore(aws, table)
+        return DynamoDbStore(aws, table, retention=retention)
     own = AwsClients(settings.aws, endpoint_url=settings.aws_endpoint_url, max_workers=16)
-    return DynamoDbStore(own, table, owns_aws=True)
+    return DynamoDbStore(own, table, owns_aws=True, retention=retention)

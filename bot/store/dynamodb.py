@@ -23,8 +23,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,6 +33,7 @@ from botocore.exceptions import ClientError
 from bot.aws import AwsClients
 from bot.errors import ConfigError, StepError
 from bot.store.base import InboxItem, Incident, RunRecord, StoreUnavailable
+from bot.store.dynamodb_retention import inbox_purge, purge_at, time_to_live
 from bot.store.dynamodb_schema import (
     FAILED,
     UNFINISHED,
@@ -61,6 +63,7 @@ from bot.store.dynamodb_schema import (
     unpack_output,
     us,
 )
+from bot.store.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +96,15 @@ class DynamoDbStore:
         ready_timeout: timedelta = timedelta(minutes=5),
         poll_every: timedelta = timedelta(seconds=2),
         owner: str = "",
+        retention: Retention | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """``owner`` names this process's health item (default ``hostname:pid``)."""
+        """``owner`` names this process's health item (default ``hostname:pid``); items carry
+        the time TTL deletes them (``retention``; ``clock`` dates run outputs)."""
         self.table = table
+        self._retention = retention or Retention()
+        self._keep = self._retention.keep
+        self._clock = clock
         self._owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._aws = aws
         self._target = aws.target()
@@ -207,9 +216,11 @@ class DynamoDbStore:
 
     async def _ensure_table(self) -> None:
         table = await self._describe()
+        created = False
         if table is None:
             try:
                 await self._call("create_table", **table_definition(self.table))
+                created = True
                 log.info("created the DynamoDB table %s for the store", self.table)
             except StepError as exc:
                 if exc.aws_code != "ResourceInUseException":  # another replica is creating it
@@ -231,6 +242,8 @@ class DynamoDbStore:
                 f"the DynamoDB table {self.table} cannot hold triagebot's state: {problem}. "
                 "Name a table that does not exist yet in [store] url; triagebot creates it."
             )
+        if created:  # TTL deletes what is older than the retention (once the table is ACTIVE)
+            await self._call("update_time_to_live", **time_to_live(self.table))
 
     async def check_writable(self) -> None:
         """A conditional put of this process's health item, as every conditional write is."""
@@ -242,6 +255,7 @@ class DynamoDbStore:
                     **health_key(self._owner),
                     "owner": s(self._owner),
                     "checked_at": n(time.time_ns() // 1000),
+                    **purge_at(self._clock(), self._keep),
                 },
                 ConditionExpression="attribute_not_exists(PK) OR #owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
@@ -270,7 +284,8 @@ class DynamoDbStore:
     # runs
 
     async def record_run(self, rec: RunRecord) -> None:
-        await self._call("put_item", TableName=self.table, Item=run_item(rec))
+        item = {**run_item(rec), **purge_at(rec.started_at, self._keep)}
+        await self._call("put_item", TableName=self.table, Item=item)
 
     async def finish_run(
         self,
@@ -308,7 +323,11 @@ class DynamoDbStore:
         return [run_from_item(item) for item in items[:limit]]
 
     async def save_output(self, run_id: str, output: str) -> None:
-        item = {**output_key(run_id), "output": {"B": pack_output(output)}}
+        item = {
+            **output_key(run_id),
+            "output": {"B": pack_output(output)},
+            **purge_at(self._clock(), self._keep),
+        }
         await self._call("put_item", TableName=self.table, Item=item)
 
     async def run_output(self, run_id: str) -> str | None:
@@ -322,6 +341,7 @@ class DynamoDbStore:
     ) -> bool:
         token = uuid.uuid4().hex
         item = inbox_item(InboxItem(message_id, source, body, received_at))  # validates source
+        item.update(inbox_purge(received_at, self._retention))
         try:
             return await self._write_if(
                 "put_item",
@@ -437,8 +457,15 @@ class DynamoDbStore:
         )
         return incident_from_item(latest[0]) if latest else None
 
-    async def incident_create(self, incident: Incident) -> bool:
+    def _incident_item(self, incident: Incident) -> Item:
+        """The incident's item; a resolved one goes a retention after it was resolved."""
         item = incident_item(incident)
+        if incident.resolved_at is not None:
+            item.update(purge_at(incident.resolved_at, self._keep))
+        return item
+
+    async def incident_create(self, incident: Incident) -> bool:
+        item = self._incident_item(incident)
         absent = "attribute_not_exists(PK)"
         if not incident.is_open:
             token = uuid.uuid4().hex
@@ -456,7 +483,7 @@ class DynamoDbStore:
         # The stored item cannot change without its version changing, so whether it is open
         # is known here; the condition below makes sure it still is what was read.
         was_open = "resolved_at" not in stored
-        item = incident_item(replace(incident, version=expected_version + 1))
+        item = self._incident_item(replace(incident, version=expected_version + 1))
         cas = "version = :expected"
         expected = {":expected": n(expected_version)}
         if was_open == incident.is_open:
@@ -520,6 +547,7 @@ class DynamoDbStore:
             **key(f"LEASE#{name}", "LEASE"),
             "owner": s(owner),
             "expires_at": n(us(now + ttl)),
+            **purge_at(now + ttl, self._keep),
         }
         return await self._write_if(
             "put_item",

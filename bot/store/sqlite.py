@@ -30,7 +30,9 @@ from typing import Any, TypeVar
 
 from bot.errors import ConfigError
 from bot.store.base import InboxItem, Incident, RunRecord, StoreUnavailable
+from bot.store.retention import Cutoffs, Pruned
 from bot.store.sqlite_file import OpenedFile, write_health_row
+from bot.store.sqlite_retention import prune
 from bot.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -194,6 +196,10 @@ class SqliteStore:
             except sqlite3.Error as exc:  # the last checkpoint; the WAL keeps what it holds
                 log.warning("closing the store %s: %s", self.path, exc)
             self._conn = None
+
+    async def prune(self, cutoffs: Cutoffs) -> Pruned:
+        """Delete what is older than the retention (``bot/store/sqlite_retention.py``)."""
+        return await self._run(prune, self.path, cutoffs)
 
     # runs
 

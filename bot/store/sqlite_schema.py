@@ -87,6 +87,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX inbox_failed ON inbox (status) WHERE status = 'failed'",
     ),
+    # 4: what the pruner looks for (bot/store/sqlite_retention.py): old runs, old messages,
+    # incidents resolved long ago
+    (
+        "CREATE INDEX runs_by_start ON runs (started_at)",
+        "CREATE INDEX inbox_by_received ON inbox (received_at)",
+        "CREATE INDEX incidents_by_resolved ON incidents (resolved_at)"
+        " WHERE resolved_at IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

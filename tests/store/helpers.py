@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 
@@ -46,9 +47,14 @@ def incident(key: str = "111122223333/us-east-1/prod-api-5xx", **changes: object
 
 
 def dynamodb_store(
-    session: boto3.Session | None = None, *, endpoint_url: str | None = None, table: str = TABLE
+    session: boto3.Session | None = None,
+    *,
+    endpoint_url: str | None = None,
+    table: str = TABLE,
+    **options: Any,
 ) -> DynamoDbStore:
-    """A DynamoDB store with clients of its own, as one replica has (moto in-process or HTTP)."""
+    """A DynamoDB store with clients of its own, as one replica has (moto in-process or HTTP);
+    ``options`` go to ``DynamoDbStore`` (retention, clock)."""
     factory = (lambda: session) if session is not None else None
     aws = AwsClients(AwsSettings(), endpoint_url=endpoint_url, session_factory=factory)
-    return DynamoDbStore(aws, table, owns_aws=True)
+    return DynamoDbStore(aws, table, owns_aws=True, **options)

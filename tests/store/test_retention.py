@@ -1,0 +1,191 @@
+"""``[store] retention``: the store stays bounded while dedupe and open incidents hold.
+
+SQLite: 5,000 alarm notifications through a real store file, an hour's retention, the clock
+advanced half an hour per round; the file (with its write-ahead log) stops growing. DynamoDB
+(moto): every item that should go carries its TTL time, and the table has TTL on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+
+from bot.config import CONFIG_TOML_ENV, Settings, load_settings
+from bot.errors import ConfigError
+from bot.store import SqliteStore
+from bot.store.dynamodb_retention import TTL_ATTRIBUTE
+from bot.store.retention import Pruner, Retention
+from tests.store.helpers import T0, dynamodb_store, incident, run
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sns"
+HOUR = Retention(keep=timedelta(hours=1), dedupe=timedelta(hours=2))
+ROUNDS, PER_ROUND, STEP = 20, 250, timedelta(minutes=30)
+
+
+def alarm_body(i: int) -> str:
+    """A real SNS alarm notification, its Message padded to about 4 KB (as a long alarm
+    description makes it), its MessageId made unique."""
+    envelope = json.loads((FIXTURES / "docs-notification.json").read_text())
+    envelope["MessageId"] = f"msg-{i:05d}"
+    envelope["Message"] = envelope["Message"] + " " * 4000
+    return json.dumps(envelope)
+
+
+def load_settings_text(text: str) -> Settings:
+    return load_settings(None, {CONFIG_TOML_ENV: text})
+
+
+def file_bytes(path: Path) -> int:
+    """The store's footprint on disk: the file and its write-ahead log."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+async def test_sqlite_stops_growing_and_still_dedupes(tmp_path: Path) -> None:
+    path = tmp_path / "triagebot.db"
+    store = SqliteStore(path)
+    now = T0
+    pruner = Pruner(store, HOUR, timedelta(hours=1), clock=lambda: now)
+    await store.start()
+    try:
+        open_one = incident("acct/us-east-1/open", opened_at=T0)
+        resolved_long_ago = incident(
+            "acct/us-east-1/old", opened_at=T0, resolved_at=T0 + timedelta(minutes=5)
+        )
+        assert await store.incident_create(open_one)
+        assert await store.incident_create(resolved_long_ago)
+
+        sizes, written = [], 0
+        for r in range(ROUNDS):
+            for k in range(PER_ROUND):
+                i = r * PER_ROUND + k
+                body = alarm_body(i)
+                written += len(body)
+                assert await store.inbox_add(f"msg-{i:05d}", "sns", body, now)
+                await store.inbox_done(f"msg-{i:05d}")
+                if k % 10 == 0:  # a run (an alarm's playbook) and its full output
+                    await store.record_run(run(f"run-{i}", started_at=now, outcome="ok"))
+                    await store.save_output(f"run-{i}", "x" * 20_000)
+                    written += 20_000
+            await pruner.prune_once()
+            sizes.append(file_bytes(path))
+            now += STEP
+        now -= STEP  # the time of the last round
+        resolved_lately = incident(
+            "acct/us-east-1/new", opened_at=now, resolved_at=now - timedelta(minutes=5)
+        )
+        assert await store.incident_create(resolved_lately)
+        last = await pruner.prune_once()
+
+        # Three rounds are kept (an hour back, inclusive): from the fourth on, the file stays.
+        print("store bytes after each round:", sizes, "written:", written)
+        assert max(sizes[4:]) <= sizes[4] * 1.05, sizes
+        assert sizes[-1] < written / 4, sizes  # far below what went in
+        # Dedupe holds for a message past the retention (its body gone) but inside the window.
+        recent = f"msg-{(ROUNDS - 4) * PER_ROUND:05d}"  # 1h30m old
+        assert not await store.inbox_add(recent, "sns", alarm_body(0), now)
+        kept = await store.inbox_get(recent)
+        assert kept is not None and kept.body == "" and kept.status == "done"
+        latest = await store.inbox_get(f"msg-{ROUNDS * PER_ROUND - 1:05d}")
+        assert latest is not None and latest.body == alarm_body(ROUNDS * PER_ROUND - 1)
+        assert await store.inbox_get("msg-00000") is None  # past the dedupe window: gone
+        assert await store.get_run("run-0") is None and await store.run_output("run-0") is None
+        newest_run = f"run-{(ROUNDS - 1) * PER_ROUND}"
+        assert await store.run_output(newest_run) == "x" * 20_000
+        # The open incident stays, however old; a resolved one only for the retention.
+        assert await store.incident_get(open_one.key) == open_one
+        assert await store.incident_get(resolved_long_ago.key) is None
+        assert await store.incident_get(resolved_lately.key) == resolved_lately
+        assert last.incidents == 0
+    finally:
+        await store.close()
+
+
+async def test_a_store_file_from_before_is_switched_to_incremental_vacuum(tmp_path: Path) -> None:
+    path = tmp_path / "triagebot.db"
+    store = SqliteStore(path)
+    await store.start()
+    try:
+        for i in range(200):
+            await store.inbox_add(f"m{i}", "sns", "y" * 50_000, T0)
+            await store.inbox_done(f"m{i}")
+        before = file_bytes(path)
+        pruned = await store.prune(HOUR.cutoffs(T0 + timedelta(hours=3)))
+        assert pruned.messages == 200
+        assert file_bytes(path) < before / 20  # the space went back to the file system
+    finally:
+        await store.close()
+
+
+def test_retention_is_a_duration_of_at_least_an_hour() -> None:
+    settings = load_settings_text('[store]\nretention = "7d"\n')
+    assert settings.store.retention == timedelta(days=7)
+    assert Settings().store.retention == timedelta(days=30)
+    with pytest.raises(ConfigError, match="retention"):
+        load_settings_text('[store]\nretention = "10m"\n')
+    with pytest.raises(ConfigError, match="retention"):
+        load_settings_text('[store]\nretention = "forever"\n')
+
+
+def test_the_dedupe_window_covers_what_sns_and_sqs_may_redeliver() -> None:
+    plain = Retention.from_settings(Settings())
+    assert plain.keep == timedelta(days=30) and plain.inbox_keep == timedelta(days=30)
+    short = Retention.from_settings(load_settings_text('[store]\nretention = "1h"\n'))
+    assert short.inbox_keep == timedelta(hours=2)  # sns.max_age 1h, and a margin
+    queued = Retention.from_settings(
+        load_settings_text('[store]\nretention = "1h"\n[sqs]\nqueue_url = "https://q"\n')
+    )
+    assert queued.inbox_keep > timedelta(days=14)  # a queue keeps a message up to 14 days
+
+
+# --- DynamoDB: TTL does the deleting ----------------------------------------------------------
+
+
+def ttl_of(table: str, pk: str, sk: str) -> int | None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    item = client.get_item(TableName=table, Key={"PK": {"S": pk}, "SK": {"S": sk}})["Item"]
+    value = item.get(TTL_ATTRIBUTE)
+    return int(value["N"]) if value else None
+
+
+def epoch(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+async def test_dynamodb_items_carry_their_expiry(session: boto3.Session) -> None:
+    now = T0 + timedelta(days=2)
+    store = dynamodb_store(session, retention=HOUR, clock=lambda: now)
+    await store.start()
+    try:
+        client = session.client("dynamodb")
+        ttl = client.describe_time_to_live(TableName=store.table)["TimeToLiveDescription"]
+        assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": TTL_ATTRIBUTE}
+
+        await store.inbox_add("m1", "sns", alarm_body(1), now)
+        await store.inbox_done("m1")
+        await store.record_run(run("r1", started_at=now))
+        await store.save_output("r1", "output")
+        open_one = incident("acct/us-east-1/open", opened_at=T0)
+        assert await store.incident_create(open_one)
+        incident_pk, opened_sk = "INCIDENT#acct/us-east-1/open", f"AT#{epoch(T0) * 10**6:020d}"
+        assert ttl_of(store.table, incident_pk, opened_sk) is None  # open: never expires
+        assert ttl_of(store.table, incident_pk, "OPEN") is None
+        assert await store.incident_update(replace(open_one, resolved_at=now), 0)
+
+        hour, two_hours = 3600, 7200
+        assert ttl_of(store.table, "INBOX#m1", "INBOX") == epoch(now) + two_hours
+        assert ttl_of(store.table, "RUN#r1", "RUN") == epoch(now) + hour
+        assert ttl_of(store.table, "OUTPUT#r1", "OUTPUT") == epoch(now) + hour
+        assert ttl_of(store.table, incident_pk, opened_sk) == epoch(now) + hour  # resolved
+        # Reopened, it keeps no expiry; the records still read back as they were written.
+        assert await store.incident_update(replace(open_one, version=1), 1)
+        assert ttl_of(store.table, incident_pk, opened_sk) is None
+        assert await store.incident_get(open_one.key) == replace(open_one, version=2)
+        assert await store.inbox_add("m1", "sns", alarm_body(1), now) is False  # still dedupes
+    finally:
+        await store.close()
