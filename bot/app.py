@@ -46,6 +46,7 @@ from bot.slack.socket_mode import SocketLink
 from bot.steps import default_registry
 from bot.store import Store, open_store
 from bot.store.base import StoreUnavailable
+from bot.store.retention import Prunable, Pruner, Retention
 from bot.tasks import TaskTracker
 from bot.timings import DEFAULTS, Timings
 
@@ -75,6 +76,7 @@ class TriageApp:
     monitor: HealthMonitor | None = None  # the store and Slack checks of /healthz
     heartbeat: Heartbeat | None = None  # this replica's sign of life in the store
     backlog: BacklogMonitor | None = None  # the queue, the inbox backlog: /healthz, /metrics
+    pruner: Pruner | None = None  # [store] retention, on SQLite (DynamoDB's TTL needs none)
 
     async def start(self) -> None:
         await self.store.start()
@@ -97,8 +99,12 @@ class TriageApp:
             self.sqs.start()
         if self.backlog is not None:
             self.backlog.start()
+        if self.pruner is not None:
+            self.pruner.start()
 
     async def stop(self) -> None:
+        if self.pruner is not None:
+            await self.pruner.stop()
         if self.backlog is not None:
             await self.backlog.stop()
         if self.monitor is not None:
@@ -324,6 +330,9 @@ def build_app(
         monitor=monitor,
         backlog=backlog,
     )
+    if isinstance(store, Prunable):
+        retention = Retention.from_settings(settings)
+        app.pruner = Pruner(store, retention, timings.prune_interval, clock)
     app_token = settings.secrets.slack_app_token
     if socket_mode and app_token is not None:
         app.socket = SocketLink(

@@ -34,6 +34,7 @@ STATE_TABLE_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:Query",
+    "dynamodb:UpdateTimeToLive",  # TTL on a table the store creates ([store] retention)
 )
 
 

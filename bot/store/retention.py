@@ -109,11 +109,22 @@ class Pruner:
         self._interval = interval
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._waiting: list[asyncio.Future[Pruned]] = []
 
     async def prune_once(self) -> Pruned:
         pruned = await self._store.prune(self._retention.cutoffs(self._clock()))
         log.info("pruned the store: %s", pruned.summary())
+        waiting, self._waiting = self._waiting, []
+        for future in waiting:
+            if not future.done():
+                future.set_result(pruned)
         return pruned
+
+    async def next_prune(self) -> Pruned:
+        """What the next prune (from now on) removes: a signal to wait on."""
+        future: asyncio.Future[Pruned] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        return await future
 
     def start(self) -> None:
         if self._task is None:

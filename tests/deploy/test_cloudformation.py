@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bot.config import load_settings
+from bot.store.dynamodb_retention import TTL_ATTRIBUTE
 from bot.store.dynamodb_schema import schema_problem
 from tests.store.helpers import T0, dynamodb_store
 from tests.support import cloudformation
@@ -259,6 +260,8 @@ async def test_the_table_has_recovery_on_and_the_bot_stores_in_it(session: boto3
     assert schema_problem(description) == ""
     backups = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": TTL_ATTRIBUTE}
 
     store = dynamodb_store(session, table=table)
     await store.start()

@@ -233,6 +233,7 @@ def test_the_iam_policy_grants_the_state_table_only_for_a_dynamodb_store() -> No
             "UpdateItem",
             "DeleteItem",
             "Query",
+            "UpdateTimeToLive",
         )
     }
     assert not any(a.startswith("dynamodb:") for a in statements["TriagebotReadOnly"]["Action"])

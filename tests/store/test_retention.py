@@ -15,15 +15,19 @@ from pathlib import Path
 import boto3
 import pytest
 
+from bot.app import build_app
 from bot.config import CONFIG_TOML_ENV, Settings, load_settings
+from bot.demo.slack_api import FakeSlackApi
 from bot.errors import ConfigError
 from bot.store import SqliteStore
 from bot.store.dynamodb_retention import TTL_ATTRIBUTE
 from bot.store.retention import Pruner, Retention
+from bot.timings import Timings
 from tests.store.helpers import T0, dynamodb_store, incident, run
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sns"
 HOUR = Retention(keep=timedelta(hours=1), dedupe=timedelta(hours=2))
+SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "s3cr3t"}
 ROUNDS, PER_ROUND, STEP = 20, 250, timedelta(minutes=30)
 
 
@@ -189,3 +193,37 @@ async def test_dynamodb_items_carry_their_expiry(session: boto3.Session) -> None
         assert await store.inbox_add("m1", "sns", alarm_body(1), now) is False  # still dedupes
     finally:
         await store.close()
+
+
+async def test_serve_prunes_its_sqlite_store_every_interval(tmp_path: Path) -> None:
+    """The composition root starts the pruner: ``build_app`` on a real file and the Slack
+    stand-in; what was older than the retention is gone after a prune, the rest stays."""
+    path = tmp_path / "state.db"
+    seeded = SqliteStore(path)
+    await seeded.start()
+    await seeded.record_run(run("old", started_at=T0, outcome="ok"))
+    await seeded.record_run(run("new", started_at=T0 + timedelta(days=6), outcome="ok"))
+    await seeded.inbox_add("m-old", "sns", "{}", T0)
+    await seeded.inbox_done("m-old")
+    await seeded.close()
+    async with FakeSlackApi() as slack:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[slack]\ndefault_channel = "C0ALARMS"\n'
+            f'[store]\nurl = "sqlite:///{path}"\nretention = "5d"\n'
+        )
+        env = {**SLACK_ENV, "SLACK_API_URL": slack.base_url}
+        app = build_app(
+            load_settings(config, env=env),
+            timings=Timings(prune_interval=timedelta(seconds=0.05)),
+            clock=lambda: T0 + timedelta(days=7),
+        )
+        await app.start()
+        try:
+            assert app.pruner is not None
+            await app.pruner.next_prune()
+            assert await app.store.get_run("old") is None
+            assert await app.store.inbox_get("m-old") is None
+            assert await app.store.get_run("new") is not None
+        finally:
+            await app.stop()

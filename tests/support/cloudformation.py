@@ -332,6 +332,7 @@ class Table(_Made, CloudFormationModel):
     ) -> _Made:
         props = _properties(cloudformation_json)
         recovery = props.pop("PointInTimeRecoverySpecification", None)
+        ttl = props.pop("TimeToLiveSpecification", None)
         dynamodb = _client("dynamodb", region_name)
         props.setdefault("TableName", resource_name)
         table = dynamodb.create_table(**props)["TableDescription"]
@@ -339,6 +340,8 @@ class Table(_Made, CloudFormationModel):
             dynamodb.update_continuous_backups(
                 TableName=table["TableName"], PointInTimeRecoverySpecification=recovery
             )
+        if ttl is not None:
+            dynamodb.update_time_to_live(TableName=table["TableName"], TimeToLiveSpecification=ttl)
         return cls(table["TableName"], Arn=table["TableArn"])
 
 
