@@ -69,5 +69,6 @@ def shrink(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("VACUUM")
     else:
-        conn.execute("PRAGMA incremental_vacuum").fetchall()  # each row is a step: run them all
+        # One step of execute() frees one page; a script runs the pragma to its end.
+        conn.executescript("PRAGMA incremental_vacuum;")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # busy readers: next time
