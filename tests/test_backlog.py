@@ -10,7 +10,7 @@ SQS publishes it; the inbox holds a message recorded but not handled and one cla
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,8 +88,10 @@ def sample(text: str, name: str, labels: str = "") -> float:
 
 
 @pytest.fixture
-def sqs(moto_url: str) -> Any:
-    return boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_url)
+def sqs(moto_url: str) -> Iterator[Any]:
+    client = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_url)
+    yield client
+    client.close()
 
 
 async def test_queue_depth_age_and_inbox_backlog_show_in_healthz_and_metrics(
@@ -97,7 +99,8 @@ async def test_queue_depth_age_and_inbox_backlog_show_in_healthz_and_metrics(
 ) -> None:
     url = sqs.create_queue(QueueName="alarms", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
     now = datetime.now(UTC)
-    boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=moto_url).put_metric_data(
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=moto_url)
+    cloudwatch.put_metric_data(
         Namespace="AWS/SQS",
         MetricData=[
             {
@@ -108,6 +111,7 @@ async def test_queue_depth_age_and_inbox_backlog_show_in_healthz_and_metrics(
             }
         ],
     )
+    cloudwatch.close()
     async for bot in running(tmp_path, moto_url, f'[sqs]\nqueue_url = "{url}"\n'):
         assert bot.app.sqs is not None and bot.app.heartbeat is not None
         store = bot.app.store
@@ -119,22 +123,26 @@ async def test_queue_depth_age_and_inbox_backlog_show_in_healthz_and_metrics(
         # Three bodies the bot refuses (raw delivery is off): received, left in flight.
         for n in range(3):
             sqs.send_message(QueueUrl=url, MessageBody=f"not an envelope {n}")
-        report = await bot.report_when(lambda r: r["queue"]["in_flight"] == 3)
-        assert report["queue"]["receive_lag_s"] is not None
+        report = await bot.report_when(
+            lambda r: r["queue"]["in_flight"] == 3 and r["queue"]["receive_lag_s"] is not None
+        )
         assert report["queue"]["receive_lag_s"] >= 0
 
-        # The poller stops (a replica falling behind); its abandoned long poll takes one
-        # message, then what is sent waits in the queue.
+        # The poller stops (a replica falling behind). Its long poll in flight, abandoned,
+        # takes the next message (or, stopped between receives, nothing: the message waits);
+        # what is sent after that waits in the queue.
         await bot.app.sqs.stop()
         sqs.send_message(QueueUrl=url, MessageBody="taken by the abandoned receive")
-        await bot.report_when(lambda r: r["queue"]["in_flight"] == 4)
+        seen = await bot.report_when(lambda r: r["queue"]["in_flight"] + r["queue"]["waiting"] == 4)
+        in_flight, waiting = seen["queue"]["in_flight"], seen["queue"]["waiting"]
         for n in range(2):
             sqs.send_message(QueueUrl=url, MessageBody=f"waiting {n}")
-        report = await bot.report_when(lambda r: r["queue"]["waiting"] == 2)
+        expected = waiting + 2
+        report = await bot.report_when(lambda r, want=expected: r["queue"]["waiting"] == want)
 
         assert report["status"] == "ok"  # a backlog is no fault of this replica
         assert report["replica"] == bot.app.heartbeat.owner
-        assert report["queue"]["in_flight"] == 4
+        assert report["queue"]["in_flight"] == in_flight
         assert report["queue"]["oldest_age_s"] == 420.0
         assert "error" not in report["queue"]
         assert report["inbox"]["pending"] == 1
@@ -145,8 +153,8 @@ async def test_queue_depth_age_and_inbox_backlog_show_in_healthz_and_metrics(
         assert report["leases"]["heartbeat_lease_s"] == 60.0
 
         text = await bot.metrics()
-        assert sample(text, "triagebot_queue_messages", '{state="waiting"}') == 2
-        assert sample(text, "triagebot_queue_messages", '{state="in_flight"}') == 4
+        assert sample(text, "triagebot_queue_messages", '{state="waiting"}') == expected
+        assert sample(text, "triagebot_queue_messages", '{state="in_flight"}') == in_flight
         assert sample(text, "triagebot_queue_oldest_message_age_seconds") == 420
         assert sample(text, "triagebot_queue_receive_lag_seconds") >= 0
         assert sample(text, "triagebot_inbox_backlog", '{status="pending"}') == 1
@@ -156,7 +164,6 @@ async def test_queue_depth_age_and_inbox_backlog_show_in_healthz_and_metrics(
         assert sample(text, "triagebot_store_latency_seconds") > 0
         owner = bot.app.heartbeat.owner
         assert sample(text, "triagebot_replica", f'{{replica="{owner}"}}') == 1
-    # The stopped poller's abandoned receive got its message; nothing waits in a thread.
 
 
 async def test_an_empty_queue_has_no_old_message_and_no_queue_reads_off(
