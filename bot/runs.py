@@ -62,8 +62,9 @@ class RunView(Protocol):
         """Show a snapshot; returns at once (the view paces itself)."""
         ...
 
-    async def finish(self, run: RunResult, *, likely: Sequence[str] = ()) -> None:
-        """Show the final version, opening with the correlator's suspect lines."""
+    async def finish(self, run: RunResult, *, likely: Sequence[str] = ()) -> bool:
+        """Show the final version, opening with the correlator's suspect lines (retried until
+        shown, within a bound); False when it could not be."""
         ...
 
 

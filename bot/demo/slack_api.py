@@ -89,6 +89,8 @@ class FakeSlackApi:
         )
         self.calls: list[SlackCall] = []
         self._held: dict[str, asyncio.Event] = {}
+        self._late: dict[str, deque[float]] = {}  # method -> seconds to wait before answering
+        self._drops: dict[str, int] = {}  # method -> calls done, then the connection closed
         self.base_url = ""
         self._faults: dict[str, deque[_Fault]] = {}
         self._down = False
@@ -151,6 +153,17 @@ class FakeSlackApi:
         code = error or {429: "ratelimited", 200: "fatal_error"}.get(status, "internal_error")
         queue = self._faults.setdefault(method, deque())
         queue.extend(_Fault(status, code, retry_after) for _ in range(times))
+
+    def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Do the next ``times`` calls of ``method`` at once (a post is stored, an edit made),
+        but answer each only ``seconds`` later: a client that timed out meanwhile does not
+        know Slack took it."""
+        self._late.setdefault(method, deque()).extend(seconds for _ in range(times))
+
+    def drop_answer(self, method: str, *, times: int = 1) -> None:
+        """Do the next ``times`` calls of ``method``, then close the connection unanswered
+        (a connection reset after the request reached Slack)."""
+        self._drops[method] = self._drops.get(method, 0) + times
 
     def set_usergroup(self, usergroup: str, members: Sequence[str]) -> None:
         """Who ``usergroups.users.list`` says is in ``usergroup`` from now on."""
@@ -242,6 +255,12 @@ class FakeSlackApi:
         token = _bearer(request)
         status, body, headers = self._answer(method, args, token)
         self._record(SlackCall(method, args, token, request.method, status, body))
+        late = self._late.get(method)
+        if late:
+            await asyncio.sleep(late.popleft())
+        if self._drops.get(method) and request.transport is not None:
+            self._drops[method] -= 1
+            request.transport.close()
         return web.json_response(body, status=status, headers=headers)
 
     def _answer(

@@ -47,13 +47,15 @@ class SlackMessage:
     thread_ts: str = ""  # the parent's ts when this is a reply
     file_ids: list[str] = field(default_factory=list)
     edits: list[MessageVersion] = field(default_factory=list)  # oldest first
+    metadata: Mapping[str, Any] | None = None  # chat.postMessage's ``metadata``, as given
 
     @property
     def is_reply(self) -> bool:
         return bool(self.thread_ts) and self.thread_ts != self.ts
 
-    def as_api(self, bot_id: str) -> dict[str, Any]:
-        """The message as Slack's Web API returns it."""
+    def as_api(self, bot_id: str, *, with_metadata: bool = False) -> dict[str, Any]:
+        """The message as Slack's Web API returns it (``metadata`` only when asked for, as
+        with ``include_all_metadata``)."""
         body: dict[str, Any] = {
             "type": "message",
             "ts": self.ts,
@@ -67,6 +69,8 @@ class SlackMessage:
             body["thread_ts"] = self.thread_ts
         if self.file_ids:
             body["files"] = [{"id": file_id} for file_id in self.file_ids]
+        if with_metadata and self.metadata is not None:
+            body["metadata"] = dict(self.metadata)
         return body
 
 

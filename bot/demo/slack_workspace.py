@@ -77,6 +77,8 @@ class FakeWorkspace:
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
         }
 
     def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +162,7 @@ class FakeWorkspace:
         if not text and not blocks and not args.get("attachments"):
             raise SlackRefusal("no_text")
         message = self._post(channel, text, blocks, str(args.get("thread_ts") or ""))
+        message.metadata = _metadata(args.get("metadata"))
         return {"channel": channel, "ts": message.ts, "message": message.as_api(self.bot_id)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -310,3 +313,51 @@ class FakeWorkspace:
                 "is_member": True,
             }
         }
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, within ``oldest``/``latest`` and ``limit``."""
+        channel = self._channel(args)
+        found = [m for m in reversed(self.messages(channel)) if _within(m.ts, args)]
+        return self._page(found, args)
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent first, then the replies oldest first."""
+        channel = self._channel(args)
+        parent = self._existing(channel, str(args.get("ts") or ""))
+        root = parent.thread_ts if parent.is_reply else parent.ts
+        thread = [self._existing(channel, root), *self.thread(channel, root)]
+        return self._page([m for m in thread if _within(m.ts, args)], args)
+
+    def _page(self, found: list[SlackMessage], args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            limit = int(args.get("limit") or 100)
+        except ValueError:
+            raise SlackRefusal("invalid_limit") from None
+        with_metadata = _flag(args.get("include_all_metadata"))
+        return {
+            "messages": [m.as_api(self.bot_id, with_metadata=with_metadata) for m in found[:limit]],
+            "has_more": len(found) > limit,
+        }
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    """``metadata`` as Slack checks it: an ``event_type`` and an object ``event_payload``."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("event_payload"), dict):
+        raise SlackRefusal("invalid_metadata_format")
+    if not isinstance(value.get("event_type"), str) or not value["event_type"]:
+        raise SlackRefusal("invalid_metadata_format")
+    return {"event_type": value["event_type"], "event_payload": dict(value["event_payload"])}
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def _within(ts: str, args: dict[str, Any]) -> bool:
+    """``oldest`` and ``latest`` bound a listing (exclusive, as Slack's default)."""
+    oldest, latest = args.get("oldest"), args.get("latest")
+    if oldest and float(ts) <= float(str(oldest)):
+        return False
+    return not (latest and float(ts) >= float(str(latest)))

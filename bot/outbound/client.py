@@ -14,6 +14,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import Jitter
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
@@ -28,6 +31,25 @@ class _ScaledJitter(Jitter):
 
     def recalculate(self, duration: float) -> float:
         return duration + random.random() * self._scale
+
+
+class _ConnectionRetry(AsyncConnectionErrorRetryHandler):
+    """A dropped connection is tried again, except for a post: Slack may have taken it, and
+    the sender looks it up in the channel before posting it again."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.endswith("/chat.postMessage"):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 def make_web_client(
@@ -50,6 +72,6 @@ def make_web_client(
         retry_handlers=[
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
             AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+            _ConnectionRetry(max_retry_count=2, interval_calculator=interval),
         ],
     )

@@ -4,8 +4,14 @@ Edits are paced to one per edit interval per message (a second; ``Timings.live_e
 changes in between coalesced into the next edit; the final version carries the buttons, and
 the full output goes into a file in the thread when it does not fit. Every call goes through
 the sender (``bot.outbound.sender``), whose edit budget is the workspace's; Slack failing never
-fails the run: the sender logs and counts it. ``LiveMessage`` is the ``RunView`` that
-``bot.runs`` shows a run in.
+fails the run: the sender logs and counts it.
+
+The final version always arrives, or someone is told: it is retried (backing off from
+``Timings.slack_backoff``) until Slack takes it or ``Timings.run_final_retry`` has passed; when
+the first post never made it, the final version is posted instead of edited (the post is the
+run's one delivery, ``run:<run id>``, so a first post that landed unseen is found and edited).
+A person whose result could not be shown gets an ephemeral message saying so.
+``LiveMessage`` is the ``RunView`` that ``bot.runs`` shows a run in.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
-from bot.outbound.sender import SlackSender
+from bot.outbound.sender import Sent, SlackSender
 from bot.render.blocks import full_output, needs_file, run_blocks, run_fallback_text
 from bot.results import RunResult
 from bot.timings import DEFAULTS
@@ -35,8 +42,12 @@ class LiveMessage:
         thread_ts: str | None = None,
         requested_by: str = "",
         edit_interval: timedelta = DEFAULTS.live_edit_interval,
+        final_retry: timedelta = DEFAULTS.run_final_retry,
+        retry_every: timedelta = DEFAULTS.slack_backoff,
     ) -> None:
         self._sender = sender
+        self._final_retry = final_retry.total_seconds()  # the final version is tried this long
+        self._retry_every = retry_every.total_seconds()  # first wait between tries; doubles
         self.channel = channel
         self.thread_ts = thread_ts
         self.requested_by = requested_by
@@ -50,11 +61,8 @@ class LiveMessage:
 
     async def post(self, run: RunResult) -> str | None:
         """Post the first version (every step pending); returns its ts, or None if Slack failed."""
-        sent = await self._sender.post(
-            self.channel,
-            run_fallback_text(run),
-            run_blocks(run, requested_by=self.requested_by, buttons=False),
-            thread_ts=self.thread_ts,
+        sent = await self._post_run(
+            run, run_blocks(run, requested_by=self.requested_by, buttons=False)
         )
         if sent.ok:
             self.ts = sent.ts
@@ -80,16 +88,65 @@ class LiveMessage:
                 if run is not None and not self._finished:
                     await self._edit(run, buttons=False)
 
-    async def finish(self, run: RunResult, *, likely: Sequence[str] = ()) -> None:
+    async def finish(self, run: RunResult, *, likely: Sequence[str] = ()) -> bool:
         """The final version, with buttons, opening with ``likely`` (the correlator's suspect
-        lines); the full output as a file when it did not fit.
+        lines); the full output as a file when it did not fit. False when Slack never took it
+        (the person who asked is told, when Slack lets us).
 
         No waiting for a snapshot being shown: the sender sends edits of one message in order,
         and a snapshot still waiting for the edit budget is replaced by this version."""
         self._finished = True
-        await self._edit(run, buttons=True, likely=likely)
+        blocks = run_blocks(run, requested_by=self.requested_by, buttons=True, likely=likely)
+        sent = await self._retried(lambda: self._final(run, blocks))
+        if not sent.ok:
+            log.error("run %s: Slack never took its final message: %s", run.run_id, sent.error)
+            await self.tell(f"{run_fallback_text(run)} — its message could not be posted here")
+            return False
         if needs_file(run, likely=likely):
             await self.upload_output(run, likely=likely)
+        return True
+
+    async def tell(self, text: str) -> bool:
+        """An ephemeral message for the person who asked for the run (none for an alarm's),
+        retried like the final version; True once Slack took it."""
+        if self.requested_by in ("", "alarm", "cli"):
+            return False
+        user = self.requested_by
+        sent = await self._retried(lambda: self._sender.ephemeral(self.channel, user, text))
+        return sent.ok
+
+    async def _final(self, run: RunResult, blocks: Sequence[Mapping[str, Any]]) -> Sent:
+        """One try at the final version: an edit, or a post when there is no message yet."""
+        if self.ts is None:
+            sent = await self._post_run(run, blocks)
+            if not sent.ok:
+                return sent
+            self.ts = sent.ts
+            if not sent.adopted:
+                return sent  # posted as the final version
+        return await self._sender.update(self.channel, self.ts, run_fallback_text(run), blocks)
+
+    async def _retried(self, attempt: Callable[[], Awaitable[Sent]]) -> Sent:
+        """``attempt`` until Slack takes it, refuses it for good, or the final retry is over."""
+        deadline = time.monotonic() + self._final_retry
+        wait = self._retry_every
+        while True:
+            sent = await attempt()
+            if sent.ok or sent.refused or time.monotonic() + wait > deadline:
+                return sent
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 30.0)
+
+    async def _post_run(self, run: RunResult, blocks: Sequence[Mapping[str, Any]]) -> Sent:
+        """Post the run's message: one delivery per run, named in its metadata."""
+        return await self._sender.post(
+            self.channel,
+            run_fallback_text(run),
+            blocks,
+            thread_ts=self.thread_ts,
+            about={"kind": "run", "run_id": run.run_id, "playbook": run.playbook},
+            delivery=f"run:{run.run_id}",
+        )
 
     async def upload_output(self, run: RunResult, *, likely: Sequence[str] = ()) -> None:
         await self._sender.upload(
@@ -116,10 +173,17 @@ class LiveMessages:
     """A new ``LiveMessage`` for each run: the views ``bot.runs.SlackRuns`` shows runs in."""
 
     def __init__(
-        self, sender: SlackSender, *, edit_interval: timedelta = DEFAULTS.live_edit_interval
+        self,
+        sender: SlackSender,
+        *,
+        edit_interval: timedelta = DEFAULTS.live_edit_interval,
+        final_retry: timedelta = DEFAULTS.run_final_retry,
+        retry_every: timedelta = DEFAULTS.slack_backoff,
     ) -> None:
         self._sender = sender
         self._edit_interval = edit_interval  # a live message is edited at most this often
+        self._final_retry = final_retry
+        self._retry_every = retry_every
 
     def __call__(self, channel: str, thread_ts: str | None, requested_by: str) -> LiveMessage:
         return LiveMessage(
@@ -128,4 +192,6 @@ class LiveMessages:
             thread_ts=thread_ts,
             requested_by=requested_by,
             edit_interval=self._edit_interval,
+            final_retry=self._final_retry,
+            retry_every=self._retry_every,
         )

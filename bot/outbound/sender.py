@@ -13,6 +13,14 @@ The failure policy, in one place:
   call and, if not, why; ``Sent.check`` turns a failure into a ``SlackRefused`` whose
   ``user_message`` says what did not arrive and why (the CLI prints it).
 
+Exactly once: every post carries Slack message metadata (``triagebot_message``: a delivery
+id, and what the message is — an incident key, a run id). A post whose outcome is unknown (the
+client timed out, or the connection dropped after the request went out) is looked up in the
+channel (``conversations.history``, or ``conversations.replies`` in a thread, recent messages
+only) and the message found is adopted instead of posting again; one not found yet is looked
+up again before the same delivery is posted again. The client never re-sends a post itself
+(``bot.outbound.client``).
+
 Pacing: posts and uploads wait for their channel's bucket (about one a second); edits
 (``chat.update``) wait for the workspace's edit budget (about 50 a minute). An edit waiting for
 its turn is replaced by a newer edit of the same message: only the latest content is sent, and
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +53,12 @@ EXPECTED = frozenset({"hash_conflict"})
 DEFAULT_EDITS_PER_MINUTE = 50  # chat.update is Tier 3, shared by the whole workspace
 DEFAULT_EDIT_BURST = 5
 _FAILURES = (TimeoutError, SlackClientError, OSError, aiohttp.ClientError)
+_UNKNOWN_OUTCOME = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+"""The request may have reached Slack and been done: only the channel can say."""
+_TRANSIENT = frozenset({"ratelimited", "fatal_error", "internal_error", "service_unavailable"})
+METADATA_TYPE = "triagebot_message"
+LOOKUP_LIMIT = 100  # recent messages searched for a post whose outcome is unknown
+_READS = frozenset({"usergroups.users.list", "conversations.history", "conversations.replies"})
 
 Blocks = Sequence[Mapping[str, Any]]
 
@@ -63,6 +78,9 @@ class Sent:
     ok: bool
     data: Mapping[str, Any] = field(default_factory=dict)
     error: str = ""  # Slack's error code, or the connection failure, when not ok
+    uncertain: bool = False  # not ok, and Slack may have done it all the same
+    refused: bool = False  # not ok because Slack said no: trying again changes nothing
+    adopted: bool = False  # a post that timed out, found in the channel afterwards
 
     @property
     def ts(self) -> str:
@@ -100,6 +118,7 @@ class SlackSender:
         self._posts = posts or ChannelPacer()
         self._edits = TokenBucket(edits_per_minute / 60.0, edit_burst)
         self._waiting: dict[tuple[str, str], _Edit] = {}  # (channel, ts) -> the edit waiting
+        self._uncertain: set[str] = set()  # deliveries whose post had an unknown outcome
         self._in_order: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -118,15 +137,59 @@ class SlackSender:
         blocks: Blocks | None = None,
         *,
         thread_ts: str | None = None,
+        about: Mapping[str, str] | None = None,
+        delivery: str = "",
     ) -> Sent:
-        """``chat.postMessage`` (``text`` is the notification and fallback text)."""
+        """``chat.postMessage`` (``text`` is the notification and fallback text), at most once.
+
+        ``about`` says what the message is (``kind``, ``incident``, ``run_id``: its metadata);
+        ``delivery`` names this message for good — posting the same delivery again (a retry
+        of work whose earlier post had an unknown outcome) adopts the earlier message if it
+        landed. Without one, the post gets a fresh delivery id."""
+        delivery = delivery or uuid.uuid4().hex
         args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
         if blocks:
             args["blocks"] = list(blocks)
         if thread_ts:
             args["thread_ts"] = thread_ts
+        payload = {**(about or {}), "delivery": delivery}
+        args["metadata"] = {"event_type": METADATA_TYPE, "event_payload": payload}
+        if delivery in self._uncertain:
+            found = await self.find(channel, delivery, thread_ts=thread_ts)
+            if found is not None:
+                return found
         await self._posts.wait(channel)
-        return await self._call("chat.postMessage", channel, args)
+        sent = await self._call("chat.postMessage", channel, args)
+        if not sent.uncertain:
+            self._uncertain.discard(delivery)
+            return sent
+        found = await self.find(channel, delivery, thread_ts=thread_ts)
+        if found is not None:
+            return found
+        self._uncertain.add(delivery)  # it may still show up: look again before re-posting
+        return sent
+
+    async def find(
+        self, channel: str, delivery: str, *, thread_ts: str | None = None
+    ) -> Sent | None:
+        """The message this bot posted as ``delivery`` among the channel's (or the thread's)
+        recent messages, as if its post had answered; None when it is not there (or Slack
+        would not say)."""
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        args = {"channel": channel, "include_all_metadata": "true", "limit": str(LOOKUP_LIMIT)}
+        if thread_ts:
+            args["ts"] = thread_ts
+        listed = await self._call(method, channel, args)
+        for message in listed.data.get("messages") or [] if listed.ok else []:
+            if isinstance(message, Mapping) and _delivery_of(message) == delivery:
+                self._uncertain.discard(delivery)
+                log.info(
+                    "Slack took post %s in %s after all: %s", delivery, channel, message.get("ts")
+                )
+                self._metrics.slack_calls.labels("chat.postMessage", "adopted").inc()
+                data = {"ok": True, "channel": channel, "ts": message.get("ts"), "message": message}
+                return Sent(True, data, adopted=True)
+        return None
 
     async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> Sent:
         """``chat.update``, from the workspace's edit budget; the latest content wins."""
@@ -214,7 +277,7 @@ class SlackSender:
         try:
             if method == "files.upload":
                 response = await self._client.files_upload_v2(**args)
-            elif method == "usergroups.users.list":
+            elif method in _READS:  # Slack reads these from a query string, not JSON
                 response = await self._client.api_call(method, http_verb="GET", params=args)
             else:
                 response = await self._client.api_call(method, json=args)
@@ -227,7 +290,12 @@ class SlackSender:
             else:
                 log.error("Slack %s failed%s: %s", method, where, reason)
                 self._metrics.errors.labels("slack").inc()
-            return Sent(False, error=reason)
+            return Sent(
+                False,
+                error=reason,
+                uncertain=isinstance(exc, _UNKNOWN_OUTCOME),
+                refused=_is_refusal(exc),
+            )
         self._metrics.slack_calls.labels(method, "ok").inc()
         data = response.data
         return Sent(True, data if isinstance(data, dict) else {})
@@ -238,6 +306,21 @@ class SlackSender:
             lock = asyncio.Lock()
             self._in_order[key] = lock
         return lock
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    """Slack answered, and no: not a 5xx, not a rate limit, not a token Slack is unsure of."""
+    if not isinstance(exc, SlackApiError):
+        return False
+    return exc.response.status_code == 200 and exc.response.get("error") not in _TRANSIENT
+
+
+def _delivery_of(message: Mapping[str, Any]) -> str:
+    metadata = message.get("metadata")
+    if not isinstance(metadata, Mapping) or metadata.get("event_type") != METADATA_TYPE:
+        return ""
+    payload = metadata.get("event_payload")
+    return str(payload.get("delivery") or "") if isinstance(payload, Mapping) else ""
 
 
 def _reason(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ from bot.config import load_settings
 from bot.demo.moto_server import free_port
 from bot.demo.slack_api import FakeSlackApi, SlackMessage
 from bot.ingress.sns import Fetch
+from bot.timings import Timings
 from tests.alarms.signing import TOPIC, signer
 
 CHANNEL = "C0ALARMS"
@@ -108,6 +109,7 @@ async def start_harness(
     topics: tuple[str, ...] = (TOPIC,),
     cert_fetch: Fetch | None = None,
     extra: str = "",
+    timings: Timings | None = None,
 ) -> AsyncIterator[SnsHarness]:
     slack = FakeSlackApi()
     await slack.start()
@@ -116,7 +118,7 @@ async def start_harness(
         env={**SLACK_ENV, "SLACK_API_URL": slack.base_url, "AWS_ENDPOINT_URL": moto_url},
     )
     confirms = ConfirmRecorder()
-    app = build_app(settings, sns_confirm=confirms, sns_cert_fetch=cert_fetch)
+    app = build_app(settings, sns_confirm=confirms, sns_cert_fetch=cert_fetch, timings=timings)
     runner = web.AppRunner(app.web, access_log=None)
     await runner.setup()
     port = free_port()
