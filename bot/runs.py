@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.alarms.model import Alarm
 from bot.correlate import likely_lines
@@ -24,6 +24,9 @@ from bot.playbooks.schema import Playbook
 from bot.render.blocks import full_output
 from bot.results import RunResult, Status, StepResult
 from bot.store.base import RunRecord, Store
+
+if TYPE_CHECKING:
+    from bot.run_recovery import RunJournal
 
 log = logging.getLogger(__name__)
 # Runs executing at once; more wait their turn (their message already shows them pending), so a
@@ -90,7 +93,9 @@ class SlackRuns:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_concurrent: int = MAX_CONCURRENT_RUNS,
+        journal: RunJournal | None = None,
     ) -> None:
+        self._journal = journal  # runs in flight, so a restart finishes them (bot.run_recovery)
         self._executor = executor
         self._store = store
         self._views = views
@@ -120,6 +125,9 @@ class SlackRuns:
                 thread_ts=request.thread_ts or "",
             )
         )
+        if self._journal is not None:
+            incident = request.alarm.incident_key if request.alarm is not None else ""
+            await self._journal.add(request.run_id, incident=incident)
         try:
             async with self._slots:  # the skeleton is up already: a queued run shows as pending
                 result = await self._executor.run(
@@ -145,6 +153,8 @@ class SlackRuns:
             outcome,
             {s.step_id: str(s.status) for s in result.steps},
         )
+        if self._journal is not None:
+            await self._journal.remove(request.run_id)
         await self._store.save_output(request.run_id, full_output(result, likely=likely))
         self._metrics.runs.labels(request.playbook.name, outcome).inc()
         for step in result.steps:

@@ -1,0 +1,214 @@
+"""Runs always finish: a run interrupted by a crash or a restart is resolved by a live replica.
+
+Every run in flight is listed in the store's ``runs:running`` item (``RunJournal``), under the
+heartbeat owner of the process running it (``bot.replicas``). A run whose owner has stopped
+beating (it was killed, or it restarted under a new pid) is taken over, under a lease named
+after the run so that one replica does it, by ``RunRecovery.sweep`` — at start-up and every
+half lease after:
+
+- an alarm's run: its message is finished as "interrupted — re-running below", and the
+  incident's playbook is run again in the same thread (a new run, journaled like any other);
+- a person's run (``/triage``, the modal, a button): its message is finished as interrupted,
+  and the person gets an ephemeral saying so and how to run it again.
+
+Either way the run row is finished (``error``): no row stays ``running`` after a restart.
+The journal is one compare-and-set item because every store has those; it holds only the runs
+in flight (a handful), so its size stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.errors import BotError
+from bot.leases import held_lease
+from bot.outbound.live import LiveMessages
+from bot.playbooks.catalog import Catalog
+from bot.replicas import Heartbeat
+from bot.results import RunResult, Status, StepResult
+from bot.store.base import RunRecord, Store
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "runs:running"
+_CAS_ATTEMPTS = 20
+
+Rerun = Callable[[str, str, str | None], Awaitable[bool]]
+"""Run an incident's playbook again: ``rerun(incident_key, channel, thread_ts)``; False when
+the incident (or its alarm) is not known any more."""
+
+
+@dataclass(frozen=True)
+class Running:
+    """One run in flight: who runs it, and the incident an alarm's run belongs to."""
+
+    run_id: str
+    owner: str
+    incident: str = ""
+
+
+class RunJournal:
+    """The runs in flight, and the process running each."""
+
+    def __init__(self, store: Store, owner: str) -> None:
+        self._store = store
+        self.owner = owner
+
+    async def add(self, run_id: str, *, incident: str = "") -> None:
+        entry = Running(run_id, self.owner, incident)
+        await self._change(lambda runs: [*(r for r in runs if r.run_id != run_id), entry])
+
+    async def remove(self, run_id: str) -> None:
+        await self._change(lambda runs: [r for r in runs if r.run_id != run_id])
+
+    async def entries(self) -> list[Running]:
+        return _parse(await self._store.schedule_get(JOURNAL))
+
+    async def _change(self, changed: Callable[[list[Running]], list[Running]]) -> None:
+        for attempt in range(_CAS_ATTEMPTS):
+            raw = await self._store.schedule_get(JOURNAL)
+            new = json.dumps([vars(r) for r in changed(_parse(raw))])
+            if await self._store.schedule_cas(JOURNAL, raw, new):
+                return
+            await asyncio.sleep(min(0.01 * 2**attempt, 0.5))  # another run started or ended
+        log.error("the run journal kept changing; not updated")
+
+
+def _parse(raw: str | None) -> list[Running]:
+    if not raw:
+        return []
+    return [Running(**item) for item in json.loads(raw)]
+
+
+class RunRecovery:
+    """Finishes the runs of processes that are gone (``sweep``), and keeps doing so (``start``)."""
+
+    def __init__(
+        self,
+        *,
+        journal: RunJournal,
+        store: Store,
+        heartbeat: Heartbeat,
+        catalog: Catalog,
+        views: LiveMessages,
+        rerun: Rerun,
+        lease: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._journal = journal
+        self._store = store
+        self._heartbeat = heartbeat
+        self._catalog = catalog
+        self._views = views
+        self._rerun = rerun
+        self._lease = lease
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Sweep now and every half lease until ``stop``."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._sweep_forever(), name="run-recovery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def sweep(self) -> int:
+        """Resolve every run whose process is gone; how many this replica resolved."""
+        resolved = 0
+        for entry in await self._journal.entries():
+            if entry.owner == self._journal.owner or not await self._heartbeat.is_gone(entry.owner):
+                continue
+            name = f"run-recovery:{entry.run_id}"
+            async with held_lease(
+                self._store, name, self._journal.owner, self._lease, self._clock
+            ) as ours:
+                if ours and entry in await self._journal.entries():  # not done by another
+                    await self._resolve(entry)
+                    resolved += 1
+        return resolved
+
+    async def _sweep_forever(self) -> None:
+        every = self._lease.total_seconds() / 2
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # the store may be briefly unavailable: the next sweep tries
+                log.exception("could not resolve interrupted runs")
+            await asyncio.sleep(every)
+
+    async def _resolve(self, entry: Running) -> None:
+        record = await self._store.get_run(entry.run_id)
+        if record is None or record.outcome != "running":
+            await self._journal.remove(entry.run_id)  # it finished after all
+            return
+        again = record.source == "alarm" and bool(entry.incident)
+        why = (
+            "interrupted by a restart of triagebot — running it again below"
+            if again
+            else "interrupted by a restart of triagebot; nothing more will come from this run"
+        )
+        log.warning("run %s of %s (%s): %s", record.run_id, record.playbook, entry.owner, why)
+        live = self._views(record.channel, record.thread_ts or None, record.user)
+        live.ts = record.message_ts or None
+        result = self._interrupted(record, why)
+        await live.finish(result)
+        statuses = {s.step_id: str(s.status) for s in result.steps}
+        await self._store.finish_run(record.run_id, self._clock(), "error", statuses)
+        await self._journal.remove(record.run_id)
+        if again:
+            if not await self._rerun(entry.incident, record.channel, record.thread_ts or None):
+                log.warning("run %s not run again: incident %s is gone", record.run_id, entry)
+            return
+        params = " ".join(f"{k}={v}" for k, v in record.params.items())
+        again_with = f"/triage {record.playbook} {params}".strip()
+        await live.tell(
+            f"Your run of {record.playbook} (run {record.run_id}) was interrupted by a restart "
+            f"of triagebot before it finished. Run it again with `{again_with}`."
+        )
+
+    def _interrupted(self, record: RunRecord, why: str) -> RunResult:
+        """The run as far as the store knows it, finished now: steps that had not finished
+        are skipped."""
+        title, uses = record.playbook, {}
+        with contextlib.suppress(BotError):
+            playbook = self._catalog.get(record.playbook)
+            title, uses = playbook.display_title, {s.id: s.uses for s in playbook.steps}
+        steps = tuple(
+            StepResult(
+                step_id=step_id,
+                uses=uses.get(step_id, ""),
+                status=_final(status),
+                summary="" if _final(status) is not Status.SKIPPED else "interrupted",
+            )
+            for step_id, status in record.step_statuses.items()
+        )
+        return RunResult(
+            run_id=record.run_id,
+            playbook=record.playbook,
+            title=title,
+            params=dict(record.params),
+            steps=steps,
+            started_at=record.started_at,
+            finished_at=self._clock(),
+            requested_by=record.user,
+            error=why,
+        )
+
+
+def _final(status: str) -> Status:
+    try:
+        found = Status(status)
+    except ValueError:
+        return Status.SKIPPED
+    return found if found.finished else Status.SKIPPED
