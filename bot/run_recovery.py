@@ -11,19 +11,16 @@ half lease after:
 - a person's run (``/triage``, the modal, a button): its message is finished as interrupted,
   and the person gets an ephemeral saying so and how to run it again.
 
-Either way the run row is finished (``error``): no row stays ``running`` after a restart.
-The journal is one compare-and-set item because every store has those; it holds only the runs
-in flight (a handful), so its size stays small.
+Either way the run row is finished (``error``): no row stays ``running`` after a restart. An
+alarm's run whose process died before the run started (``pending_run``) is started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.errors import BotError
@@ -32,58 +29,14 @@ from bot.outbound.live import LiveMessages
 from bot.playbooks.catalog import Catalog
 from bot.replicas import Heartbeat
 from bot.results import RunResult, Status, StepResult
+from bot.run_journal import RunJournal, Running, pending_run
 from bot.store.base import RunRecord, Store
 
 log = logging.getLogger(__name__)
 
-JOURNAL = "runs:running"
-_CAS_ATTEMPTS = 20
-
 Rerun = Callable[[str, str, str | None], Awaitable[bool]]
 """Run an incident's playbook again: ``rerun(incident_key, channel, thread_ts)``; False when
 the incident (or its alarm) is not known any more."""
-
-
-@dataclass(frozen=True)
-class Running:
-    """One run in flight: who runs it, and the incident an alarm's run belongs to."""
-
-    run_id: str
-    owner: str
-    incident: str = ""
-
-
-class RunJournal:
-    """The runs in flight, and the process running each."""
-
-    def __init__(self, store: Store, owner: str) -> None:
-        self._store = store
-        self.owner = owner
-
-    async def add(self, run_id: str, *, incident: str = "") -> None:
-        entry = Running(run_id, self.owner, incident)
-        await self._change(lambda runs: [*(r for r in runs if r.run_id != run_id), entry])
-
-    async def remove(self, run_id: str) -> None:
-        await self._change(lambda runs: [r for r in runs if r.run_id != run_id])
-
-    async def entries(self) -> list[Running]:
-        return _parse(await self._store.schedule_get(JOURNAL))
-
-    async def _change(self, changed: Callable[[list[Running]], list[Running]]) -> None:
-        for attempt in range(_CAS_ATTEMPTS):
-            raw = await self._store.schedule_get(JOURNAL)
-            new = json.dumps([vars(r) for r in changed(_parse(raw))])
-            if await self._store.schedule_cas(JOURNAL, raw, new):
-                return
-            await asyncio.sleep(min(0.01 * 2**attempt, 0.5))  # another run started or ended
-        log.error("the run journal kept changing; not updated")
-
-
-def _parse(raw: str | None) -> list[Running]:
-    if not raw:
-        return []
-    return [Running(**item) for item in json.loads(raw)]
 
 
 class RunRecovery:
@@ -148,6 +101,9 @@ class RunRecovery:
             await asyncio.sleep(every)
 
     async def _resolve(self, entry: Running) -> None:
+        if entry.run_id == pending_run(entry.incident):
+            await self._start_pending(entry)
+            return
         record = await self._store.get_run(entry.run_id)
         if record is None or record.outcome != "running":
             await self._journal.remove(entry.run_id)  # it finished after all
@@ -176,6 +132,18 @@ class RunRecovery:
             f"Your run of {record.playbook} (run {record.run_id}) was interrupted by a restart "
             f"of triagebot before it finished. Run it again with `{again_with}`."
         )
+
+    async def _start_pending(self, entry: Running) -> None:
+        """An incident whose run had not started when its process died: start it in the root's
+        thread (no root yet: the alarm's own retry posts one, and journals it again)."""
+        incident = await self._store.incident_get(entry.incident)
+        await self._journal.remove(entry.run_id)
+        if incident is None or not incident.root_ts:
+            return
+        log.warning(
+            "incident %s: its run never started (%s is gone); starting it", entry, entry.owner
+        )
+        await self._rerun(incident.key, incident.channel, incident.root_ts)
 
     def _interrupted(self, record: RunRecord, why: str) -> RunResult:
         """The run as far as the store knows it, finished now: steps that had not finished

@@ -26,7 +26,7 @@ from bot.results import RunResult, Status, StepResult
 from bot.store.base import RunRecord, Store
 
 if TYPE_CHECKING:
-    from bot.run_recovery import RunJournal
+    from bot.run_journal import RunJournal
 
 log = logging.getLogger(__name__)
 # Runs executing at once; more wait their turn (their message already shows them pending), so a
@@ -46,6 +46,7 @@ class RunRequest:
     source: str  # slash | modal | button | alarm
     thread_ts: str | None = None
     alarm: Alarm | None = None
+    pending: str = ""  # the journal entry this run takes over (bot.run_journal.pending_run)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -127,7 +128,7 @@ class SlackRuns:
         )
         if self._journal is not None:
             incident = request.alarm.incident_key if request.alarm is not None else ""
-            await self._journal.add(request.run_id, incident=incident)
+            await self._journal.add(request.run_id, incident=incident, replaces=request.pending)
         try:
             async with self._slots:  # the skeleton is up already: a queued run shows as pending
                 result = await self._executor.run(
