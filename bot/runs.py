@@ -146,20 +146,21 @@ class SlackRuns:
                 skeleton, finished_at=self._clock(), error=f"internal error (run {request.run_id})"
             )
         likely = likely_of(result, request.alarm)
-        await live.finish(result, likely=likely)
         outcome = "error" if result.error else ("warn" if result.status is Status.WARN else "ok")
+        # The record first: the final message may wait for Slack (retried for a while).
         await self._store.finish_run(
             request.run_id,
             result.finished_at or self._clock(),
             outcome,
             {s.step_id: str(s.status) for s in result.steps},
         )
-        if self._journal is not None:
-            await self._journal.remove(request.run_id)
         await self._store.save_output(request.run_id, full_output(result, likely=likely))
         self._metrics.runs.labels(request.playbook.name, outcome).inc()
         for step in result.steps:
             self._metrics.step_seconds.labels(step.uses, str(step.status)).observe(step.duration_s)
+        await live.finish(result, likely=likely)
+        if self._journal is not None:
+            await self._journal.remove(request.run_id)
         return result
 
     def _skeleton(self, request: RunRequest) -> RunResult:

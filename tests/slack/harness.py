@@ -116,7 +116,7 @@ admins = ["U0ADMIN"]
 
 # Slack retries back off for a hundredth of a second here, not half a second: tests that make
 # the stand-in fail wait for the retries, not the production pauses.
-TEST_TIMINGS = Timings(slack_backoff=timedelta(seconds=0.01))
+TEST_TIMINGS = Timings(slack_backoff=timedelta(seconds=0.01), run_final_retry=timedelta(seconds=1))
 
 
 @contextlib.asynccontextmanager
