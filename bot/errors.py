@@ -1,5 +1,10 @@
 """One error tree. Each error carries a ``user_message`` written for a person to read.
 
+A ``user_message`` is plain text (the CLI prints it as it is): backticks for names, never Slack
+markup. Whatever a person typed is repeated in it through ``echo`` (one line, clipped), and
+Slack replies escape the whole message (``bot.render.mrkdwn.escape``), so echoed input can
+neither ping nor link.
+
 Anything that is not a ``BotError`` is a bug: it is logged with its run id and answered with a
 short generic message, never a stack trace.
 """
@@ -9,6 +14,18 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from datetime import timedelta
+
+ECHO_CHARS = 100  # of a person's input repeated in an error message (then escaped for Slack)
+ELLIPSIS = "…"
+
+
+def echo(text: object, limit: int = ECHO_CHARS) -> str:
+    """Input repeated in an error message: on one line, at most ``limit`` characters, cut with
+    ``…`` (a 40 KB ``/triage`` text is not sent back whole)."""
+    line = " ".join(str(text).split())
+    if len(line) <= limit:
+        return line
+    return line[: max(limit - 1, 0)].rstrip() + ELLIPSIS
 
 
 class BotError(Exception):
@@ -42,7 +59,7 @@ class UnknownPlaybook(BotError):
         known = sorted(known)
         hint = did_you_mean(name, known)
         listing = ", ".join(f"`{k}`" for k in known) or "none"
-        super().__init__(f"There is no playbook `{name}`.{hint} Playbooks: {listing}.")
+        super().__init__(f"There is no playbook `{echo(name)}`.{hint} Playbooks: {listing}.")
         self.name = name
         self.known = known
 

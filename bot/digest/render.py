@@ -15,8 +15,8 @@ from typing import Any
 from bot.digest.failures import ANOMALIES, BUDGETS, Section
 from bot.digest.model import CostLine, Digest
 from bot.digest.money import change, money, percent
-from bot.render.blocks import escape
 from bot.render.limits import MAX_BLOCKS, MAX_HEADER_TEXT, MAX_SECTION_TEXT, clip
+from bot.render.mrkdwn import escape
 
 MAX_LINES = 15  # per part: a digest is read at a glance
 NAME_WIDTH = 45  # longest name column in the terminal

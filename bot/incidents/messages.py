@@ -1,9 +1,15 @@
 """What an alarm incident looks like in Slack: the root message, its thread replies, the storm
 message and plain notifications. Pure: an alarm and an incident in, text and Block Kit out.
+
+Everything an alarm carries (name, description, state reason, dimensions, account and region,
+a notification's subject and text) came from outside and is escaped on its way in
+(``bot.render.mrkdwn``); the only markup here is the bot's own: the console link, mentions of
+the people who pressed a button, bold and emoji.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,6 +19,7 @@ from urllib.parse import quote
 from bot.alarms.model import Alarm, AlarmSource
 from bot.durations import format_duration
 from bot.incidents.records import StormEntry, where_text
+from bot.render.blocks import likely_text
 from bot.render.limits import (
     MAX_BUTTON_TEXT,
     MAX_BUTTON_VALUE,
@@ -23,6 +30,7 @@ from bot.render.limits import (
     fit_blocks,
     truncate,
 )
+from bot.render.mrkdwn import escape, link, mention
 from bot.store.base import Incident
 
 ACK_ACTION = "incident_ack"
@@ -32,6 +40,8 @@ ACTION_PREFIX = "incident_"
 
 MAX_FIELD_TEXT = 2000  # a section field's text
 _REASON_IN_LIST = 120  # characters of a reason in the storm list
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")  # us-east-1, ap-southeast-3
+CONSOLE_LABEL = "Open in the AWS console"
 HEALTH_DASHBOARD = (
     "https://health.console.aws.amazon.com/health/home#/account/dashboard/open-issues"
 )
@@ -58,15 +68,16 @@ class SlackText:
 
 
 def state_label(source: AlarmSource | str, state: str) -> tuple[str, str]:
-    """The emoji and words for a state: ``("🔴", "ALARM")``."""
+    """The emoji and words for a state, as mrkdwn: ``("🔴", "ALARM")``."""
     if str(source) == AlarmSource.HEALTH:
-        return _HEALTH_STATES.get(state.lower(), ("🟠", f"AWS Health event {state}"))
-    return _ALARM_STATES.get(state.upper(), ("⚪", state or "unknown state"))
+        return _HEALTH_STATES.get(state.lower(), ("🟠", f"AWS Health event {escape(state)}"))
+    return _ALARM_STATES.get(state.upper(), ("⚪", escape(state) or "unknown state"))
 
 
 def console_url(alarm: Alarm) -> str:
-    """Where a person looks at the alarm in the AWS console."""
-    if alarm.source is AlarmSource.HEALTH or not alarm.region:
+    """Where a person looks at the alarm in the AWS console (the Health dashboard for a Health
+    event, or when the alarm's region is no region name)."""
+    if alarm.source is AlarmSource.HEALTH or not _REGION.match(alarm.region):
         return HEALTH_DASHBOARD
     region = alarm.region
     return (
@@ -88,23 +99,29 @@ def resolved_words(alarm: Alarm, duration: timedelta) -> str:
     return f"Resolved after {format_duration(max(duration, timedelta(0)))}"
 
 
-def root_message(alarm: Alarm, incident: Incident, now: datetime) -> SlackText:
-    """The incident's root message: what fired, where, when, its status, and the buttons."""
+def root_message(alarm: Alarm, incident: Incident, now: datetime, *, likely: str = "") -> SlackText:
+    """The incident's root message: what fired, where, when, what its run points at (``likely``,
+    the correlator's first line, once the run has finished), its status, and the buttons."""
     emoji, words = state_label(alarm.source, alarm.state)
-    title = f"{emoji} *{words}* · *{alarm.name}*"
-    fallback = f"{emoji} {words}: {alarm.name}"
+    name = escape(alarm.name)
+    title = f"{emoji} *{words}* · *{name}*"
+    fallback = f"{emoji} {words}: {name}"
     if incident.resolved_at is not None:
         done = resolved_words(alarm, incident.resolved_at - incident.opened_at)
-        title = f"✅ *{done}* · *{alarm.name}* (was {words})"
-        fallback = f"✅ {done}: {alarm.name}"
+        title = f"✅ *{done}* · *{name}* (was {words})"
+        fallback = f"✅ {done}: {name}"
     status = _status_notes(incident, now)
     if status:
         fallback += " · " + " · ".join(status)
     blocks: list[dict[str, Any]] = [_section(title)]
     if alarm.reason or alarm.description:
-        blocks.append(_section(alarm.reason or alarm.description))
+        blocks.append(_section(escape(alarm.reason or alarm.description)))
+    if likely:  # escaped (it names AWS resources) and cut to fit by likely_text
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": likely_text([likely])}}
+        )
     blocks.append({"type": "section", "fields": _facts(alarm)})
-    blocks.append(context_block([f"<{console_url(alarm)}|Open in the AWS console>", *status]))
+    blocks.append(context_block([link(console_url(alarm), CONSOLE_LABEL), *status]))
     blocks.append(_buttons(incident))
     return SlackText(text=clip(fallback, MAX_MRKDWN), blocks=fit_blocks(blocks))
 
@@ -112,7 +129,7 @@ def root_message(alarm: Alarm, incident: Incident, now: datetime) -> SlackText:
 def _status_notes(incident: Incident, now: datetime) -> list[str]:
     notes = []
     if incident.acknowledged_by:
-        notes.append(f"Acknowledged by <@{incident.acknowledged_by}>")
+        notes.append(f"Acknowledged by {mention(incident.acknowledged_by)}")
     if incident.is_open and incident.muted_until is not None and incident.muted_until > now:
         notes.append(f"🔕 Muted until {incident.muted_until.astimezone(UTC):%H:%M} UTC")
     return notes
@@ -129,7 +146,7 @@ def _facts(alarm: Alarm) -> list[dict[str, Any]]:
     facts.append(("Account / region", where_text(alarm)))
     facts.append(("State changed", when_text(alarm.changed_at)))
     return [
-        {"type": "mrkdwn", "text": truncate(f"*{label}*\n{value}", MAX_FIELD_TEXT)}
+        {"type": "mrkdwn", "text": truncate(f"*{label}*\n{escape(value)}", MAX_FIELD_TEXT)}
         for label, value in facts
     ]
 
@@ -161,38 +178,41 @@ def _section(text: str) -> dict[str, Any]:
 
 
 def still_firing(alarm: Alarm) -> SlackText:
+    about = escape(alarm.reason or alarm.name)
     if alarm.source is AlarmSource.HEALTH:
-        return _reply(f"🟠 Still {alarm.state or 'open'}: {alarm.reason or alarm.name}")
-    return _reply(f"🔴 Still in ALARM: {alarm.reason or alarm.name}")
+        return _reply(f"🟠 Still {escape(alarm.state or 'open')}: {about}")
+    return _reply(f"🔴 Still in ALARM: {about}")
 
 
 def firing_again(alarm: Alarm, muted_until: datetime) -> SlackText:
     emoji, words = state_label(alarm.source, alarm.state)
     until = f"{muted_until.astimezone(UTC):%H:%M} UTC"
-    return _reply(f"{emoji} {words} again (muted until {until}): {alarm.reason or alarm.name}")
+    about = escape(alarm.reason or alarm.name)
+    return _reply(f"{emoji} {words} again (muted until {until}): {about}")
 
 
 def resolved_reply(alarm: Alarm, duration: timedelta) -> SlackText:
     emoji, words = state_label(alarm.source, alarm.state)
     done = resolved_words(alarm, duration)
-    return _reply(f"{emoji} {words} — {done}. {alarm.reason}".rstrip(" ."))
+    return _reply(f"{emoji} {words} — {done}. {escape(alarm.reason)}".rstrip(" ."))
 
 
 def note_reply(alarm: Alarm) -> SlackText:
     emoji, words = state_label(alarm.source, alarm.state)
-    detail = f": {alarm.reason}" if alarm.reason else ""
+    detail = f": {escape(alarm.reason)}" if alarm.reason else ""
     return _reply(f"{emoji} {words}{detail} (the incident stays open)")
 
 
 def muted_reply(user: str, until: datetime) -> SlackText:
     return _reply(
-        f"🔕 <@{user}> muted this incident until {until.astimezone(UTC):%H:%M} UTC: "
+        f"🔕 {mention(user)} muted this incident until {until.astimezone(UTC):%H:%M} UTC: "
         "later alarms only reply here, without running the playbook."
     )
 
 
 def playbook_failed(reason: str) -> SlackText:
-    return _reply(f"⚠️ The playbook for this alarm could not run: {reason}")
+    """``reason`` is an error's plain ``user_message``."""
+    return _reply(f"⚠️ The playbook for this alarm could not run: {escape(reason)}")
 
 
 def _reply(text: str) -> SlackText:
@@ -205,8 +225,9 @@ def _reply(text: str) -> SlackText:
 def storm_reply(alarm: Alarm) -> SlackText:
     """The coalesced alarm's first line, in the storm thread."""
     emoji, words = state_label(alarm.source, alarm.state)
-    reason = alarm.reason or "no reason given"
-    return _reply(f"{emoji} {words}: *{alarm.name}* ({where_text(alarm)}) — {reason}")
+    reason = escape(alarm.reason) or "no reason given"
+    name, where = escape(alarm.name), escape(where_text(alarm))
+    return _reply(f"{emoji} {words}: *{name}* ({where}) — {reason}")
 
 
 def storm_message(
@@ -218,20 +239,20 @@ def storm_message(
     head = f"🌩️ *Alarm storm*: {count} more {noun} (over {threshold} in {format_duration(window)})"
     note = (
         f"To keep the channel readable these alarms share this thread, and their playbook "
-        f"(`{playbook}`) is *not* run one by one. Run it for one of them with "
-        "`/triage alarm <alarm-name>`."
+        f"(`{escape(playbook)}`) is *not* run one by one. Run it for one of them with "
+        "`/triage alarm &lt;alarm-name&gt;`."
     )
     lines = []
     for entry in entries:
         emoji, words = state_label(entry.source, entry.state)
-        reason = clip(entry.reason, _REASON_IN_LIST) if entry.reason else words
-        lines.append(f"{emoji} *{entry.name}* ({entry.where}) — {reason}")
+        reason = escape(clip(entry.reason, _REASON_IN_LIST)) if entry.reason else words
+        lines.append(f"{emoji} *{escape(entry.name)}* ({escape(entry.where)}) — {reason}")
     blocks = [
         _section(head),
         _section(truncate("\n".join(lines), MAX_SECTION_TEXT, "(all of them are in the thread)")),
         context_block([note]),
     ]
-    fallback = f"🌩️ Alarm storm: {count} {noun}: " + ", ".join(e.name for e in entries)
+    fallback = f"🌩️ Alarm storm: {count} {noun}: " + ", ".join(escape(e.name) for e in entries)
     return SlackText(text=clip(fallback, MAX_MRKDWN), blocks=blocks)
 
 
@@ -240,7 +261,7 @@ def storm_message(
 
 def notification_message(alarm: Alarm) -> SlackText:
     """Anything that is not an alarm or Health event: its subject and text, as they came."""
-    subject = alarm.name or "Notification"
-    body = alarm.text or alarm.reason
+    subject = escape(alarm.name) or "Notification"
+    body = escape(alarm.text or alarm.reason)
     text = f"*{subject}*\n{body}" if body else f"*{subject}*"
     return SlackText(text=truncate(text, MAX_MRKDWN, "(cut to fit Slack)"))

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from bot.durations import format_duration, parse_duration
-from bot.errors import ParamError, did_you_mean
+from bot.errors import ParamError, did_you_mean, echo
 from bot.playbooks import templating
 from bot.playbooks.schema import ParamSpec, Playbook
 
@@ -68,7 +68,7 @@ def parse_kv(text: str) -> tuple[list[str], dict[str, str]]:
         words = shlex.split(text.translate(_SMART_QUOTES))
     except ValueError:
         raise ParamError(
-            f'There is an unclosed quote in `{text}`. Close it, like `load_balancer="my lb"`.'
+            f'There is an unclosed quote in `{echo(text)}`. Close it, like `load_balancer="my lb"`.'
         ) from None
     positional: list[str] = []
     pairs: dict[str, str] = {}
@@ -78,7 +78,9 @@ def parse_kv(text: str) -> tuple[list[str], dict[str, str]]:
             positional.append(word)
             continue
         if key in pairs:
-            raise ParamError(f"`{key}` is given twice; give it once, like `{key}={value}`.")
+            raise ParamError(
+                f"`{echo(key)}` is given twice; give it once, like `{echo(key)}={echo(value)}`."
+            )
         pairs[key] = value
     return positional, pairs
 
@@ -123,13 +125,13 @@ def convert(
         value = _typed(spec, text.strip())
     except ValueError:
         raise ParamError(
-            f"`{name}` should be {TYPE_WORDS[spec.type]}, not `{text}`: "
+            f"`{name}` should be {TYPE_WORDS[spec.type]}, not `{echo(text)}`: "
             f"{_usage(playbook, name, spec, surface)}"
         ) from None
     bad = _outside_choices(spec, value)
     if bad is not None:
         raise ParamError(
-            f"`{name}` cannot be `{bad}`; choose one of {_listing(spec.choices)}: "
+            f"`{name}` cannot be `{echo(bad)}`; choose one of {_listing(spec.choices)}: "
             f"{_usage(playbook, name, spec, surface)}"
         )
     return value
@@ -227,7 +229,7 @@ def _from_default(
         return _typed(spec, str(value)) if isinstance(value, str) else _checked(spec, value)
     except ValueError:
         raise ParamError(
-            f"`{name}` came out as `{value}` from its default, which is not "
+            f"`{name}` came out as `{echo(value)}` from its default, which is not "
             f"{TYPE_WORDS[spec.type]}: {_usage(playbook, name, spec, surface)}"
         ) from None
 
@@ -236,7 +238,7 @@ def _unknown(playbook: Playbook, key: str) -> str:
     known = list(playbook.params)
     hint = did_you_mean(key, known)
     listing = f"Its parameters: {_listing(known)}." if known else "It takes no parameters."
-    return f"`{playbook.name}` has no parameter `{key}`.{hint} {listing}"
+    return f"`{playbook.name}` has no parameter `{echo(key)}`.{hint} {listing}"
 
 
 def _required(playbook: Playbook, name: str, spec: ParamSpec, surface: Surface) -> str:

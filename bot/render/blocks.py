@@ -4,7 +4,6 @@ is the text to attach."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from bot.render.limits import (
     fit_blocks,
     truncate,
 )
+from bot.render.mrkdwn import escape, is_user_id, mention
 from bot.render.text import (
     attempts_phrase,
     format_seconds,
@@ -63,7 +63,6 @@ SHOWN_SERIES = 3
 _LEADS = frozenset({"Likely", "Also possible", "Possible"})
 # Blocks around the step sections: header, context, footer context, actions.
 _FRAME_BLOCKS = 4
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def run_blocks(
 def run_fallback_text(run: RunResult) -> str:
     """The notification text: ``alb-errors: 2 warnings, 1 error (12.3s)``."""
     if run.error:
-        text = f"{run.playbook}: failed: {run.error}"
+        text = f"{escape(run.playbook)}: failed: {escape(run.error)}"
     elif not run.finished:
         done = sum(1 for s in run.steps if s.status.finished)
         text = f"{run.playbook}: running ({done} of {len(run.steps)} steps done)"
@@ -160,11 +159,6 @@ def likely_text(likely: Sequence[str]) -> str:
             text = f"*{lead}:* {rest}"
         lines.append(f"🧭 {text}")
     return truncate("\n".join(lines), MAX_SECTION_TEXT)
-
-
-def escape(text: str) -> str:
-    """Slack's three control characters, escaped as Slack asks."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _section(step: StepResult) -> _Section:
@@ -243,8 +237,8 @@ def _about(run: RunResult, requested_by: str) -> list[str]:
 
 
 def _who(requested_by: str) -> str:
-    if _USER_ID.match(requested_by):
-        return f"asked by <@{requested_by}>"
+    if is_user_id(requested_by):
+        return f"asked by {mention(requested_by)}"
     if requested_by == "alarm":
         return "started by an alarm"
     if requested_by == "cli":

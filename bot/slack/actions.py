@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import BotError, ParamError
+from bot.render.mrkdwn import file_name, file_title
 from bot.slack import messages
 from bot.slack.commands import Reply, TriageCommand
 from bot.slack.modal import (
@@ -49,7 +50,7 @@ class RunButtons:
             try:
                 reply = await self._one(action, user, channel, thread_ts)
             except BotError as exc:
-                reply = Reply(exc.user_message)
+                reply = Reply(messages.error_text(exc))
             except Exception:
                 log.exception("button %s failed", action.get("action_id"))
                 self.deps.metrics.errors.labels("button").inc()
@@ -107,8 +108,8 @@ class RunButtons:
             channel,
             thread_ts=thread_ts,
             content=output,
-            filename=f"triage-{run_id}.txt",
-            title=f"Full output of run {run_id}",
+            filename=file_name(f"triage-{run_id}", ".txt"),
+            title=file_title(f"Full output of run {run_id}"),
         )
         return Reply()
 

@@ -77,7 +77,7 @@ class TriageCommand:
         try:
             return await self._handle(body)
         except BotError as exc:
-            return Reply(exc.user_message)
+            return Reply(messages.error_text(exc))
         except Exception:
             ref = uuid.uuid4().hex[:8]
             log.exception("/triage failed (reference %s)", ref)
@@ -177,16 +177,10 @@ class TriageCommand:
         try:
             alarm = await deps.lookup_alarm(name)
         except BotError as exc:  # AWS down, throttled, denied: say so, never stay silent
-            await self.tell(
-                channel,
-                user,
-                f"Could not look up the alarm `{name}` in CloudWatch: {exc.user_message} "
-                "Try again in a minute, or run its playbook directly with "
-                "`/triage <playbook> key=value …`.",
-            )
+            await self.tell(channel, user, messages.alarm_lookup_failed(name, exc))
             return
         if alarm is None:
-            await self.tell(channel, user, f"There is no CloudWatch alarm named `{name}` here.")
+            await self.tell(channel, user, messages.no_such_alarm(name))
             return
         decision = route(alarm, deps.settings.routes, deps.settings.slack.default_channel)
         try:
@@ -196,7 +190,7 @@ class TriageCommand:
             )
             refused = await deps.access.refusal(playbook, user, channel)
         except BotError as exc:
-            await self.tell(channel, user, exc.user_message)
+            await self.tell(channel, user, messages.error_text(exc))
             return
         if refused:
             await self.tell(channel, user, refused)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.errors import ParamError
+from bot.errors import ParamError, echo
 from bot.playbooks.params import parse_kv
 
 MAX_HISTORY = 50
@@ -73,8 +73,8 @@ def parse_command(text: str) -> Command:
         return AlarmRun(rest[0])
     if rest:
         raise ParamError(
-            f"Parameters are key=value pairs; `{rest[0]}` is not one. "
-            f"Try `/triage {verb} name=value`."
+            f"Parameters are key=value pairs; `{echo(rest[0])}` is not one. "
+            f"Try `/triage {echo(verb)} name=value`."
         )
     return PlaybookRun(verb, pairs)
 

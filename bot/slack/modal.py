@@ -30,7 +30,9 @@ from bot.render.limits import (
     MAX_OPTIONS,
     MAX_PLACEHOLDER,
     MAX_SECTION_TEXT,
+    truncate,
 )
+from bot.render.mrkdwn import escape, plain
 
 CALLBACK_ID = "triage_modal"
 PLAYBOOK_BLOCK, PLAYBOOK_ACTION = "playbook", "playbook_select"
@@ -107,7 +109,7 @@ def _playbook_select(playbooks: Iterable[Playbook], chosen: Playbook | None) -> 
     element: dict[str, Any] = {
         "type": "static_select",
         "action_id": PLAYBOOK_ACTION,
-        "placeholder": _plain("Choose a playbook"),
+        "placeholder": _plain("Choose a playbook", MAX_PLACEHOLDER),
         "options": [_playbook_option(p) for p in ordered],
     }
     if chosen is not None:
@@ -116,23 +118,23 @@ def _playbook_select(playbooks: Iterable[Playbook], chosen: Playbook | None) -> 
         "type": "input",
         "block_id": PLAYBOOK_BLOCK,
         "dispatch_action": True,
-        "label": _plain("Playbook"),
+        "label": _plain("Playbook", MAX_LABEL),
         "element": element,
     }
 
 
 def _playbook_option(playbook: Playbook) -> dict[str, Any]:
     return {
-        "text": _plain(_clip(playbook.name, MAX_OPTION_TEXT)),
+        "text": _plain(playbook.name, MAX_OPTION_TEXT),
         "value": playbook.name,  # names are short: [a-z0-9-], checked at load
-        "description": _plain(_clip(playbook.display_title, MAX_OPTION_TEXT)),
+        "description": _plain(playbook.display_title, MAX_OPTION_TEXT),
     }
 
 
 def _about(playbook: Playbook) -> dict[str, Any]:
-    lines = [f"*{playbook.display_title}*"]
+    lines = [f"*{escape(playbook.display_title)}*"]
     if playbook.description:
-        lines.append(playbook.description)
+        lines.append(escape(playbook.description))
     if playbook.mutating:
         lines.append("_Changes AWS resources: admins only, and you will be asked to confirm._")
     if not playbook.params:
@@ -140,7 +142,7 @@ def _about(playbook: Playbook) -> dict[str, Any]:
     return {
         "type": "section",
         "block_id": ABOUT_BLOCK,
-        "text": {"type": "mrkdwn", "text": _clip("\n".join(lines), MAX_SECTION_TEXT)},
+        "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), MAX_SECTION_TEXT)},
     }
 
 
@@ -150,9 +152,9 @@ def _param_block(name: str, spec: ParamSpec) -> dict[str, Any]:
         "type": "input",
         "block_id": param_block_id(name),
         "optional": not (spec.required and spec.default is None),
-        "label": _plain(_clip(name, MAX_LABEL)),
+        "label": _plain(name, MAX_LABEL),
         "element": _element(spec, literal),
-        "hint": _plain(_clip(param_hint(spec), MAX_HINT)),
+        "hint": _plain(param_hint(spec), MAX_HINT),
     }
     return block
 
@@ -193,7 +195,7 @@ def _element(spec: ParamSpec, literal: str | None) -> dict[str, Any]:
         return element
     element = {"type": "plain_text_input", "action_id": TEXT_ACTION}
     if literal:
-        element["placeholder"] = _plain(_clip(f"Default: {literal}", MAX_PLACEHOLDER))
+        element["placeholder"] = _plain(f"Default: {literal}", MAX_PLACEHOLDER)
     return element
 
 
@@ -221,15 +223,12 @@ def _literal_default(spec: ParamSpec) -> str | None:
 
 
 def _option(word: str) -> dict[str, Any]:
-    return {"text": _plain(_clip(word, MAX_OPTION_TEXT)), "value": word}
+    return {"text": _plain(word, MAX_OPTION_TEXT), "value": word}
 
 
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text}
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    """A plain_text object: no markup to escape, only Slack's length for the field."""
+    return {"type": "plain_text", "text": plain(text, limit)}
 
 
 @dataclass(frozen=True)
@@ -290,9 +289,10 @@ def _value_of(action: Mapping[str, Any]) -> str:
 
 
 def error_answer(block_id: str, message: str) -> dict[str, Any]:
-    """The ``view_submission`` answer that shows ``message`` under ``block_id``."""
+    """The ``view_submission`` answer that shows ``message`` under ``block_id`` (Slack shows
+    it as plain text: clipped, not escaped)."""
     text = _SLASH_USAGE.sub("", message).strip()
-    return {"response_action": "errors", "errors": {block_id: _clip(text, MAX_MODAL_ERROR)}}
+    return {"response_action": "errors", "errors": {block_id: plain(text, MAX_MODAL_ERROR)}}
 
 
 def block_for_error(submission: ModalSubmission, playbook: Playbook, message: str) -> str:

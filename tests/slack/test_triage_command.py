@@ -91,7 +91,7 @@ async def test_help_and_list(harness: Harness) -> None:
     _, listing = await harness.command("list")
     assert (
         "`alb-errors`" in listing["text"]
-        and "/triage alb-errors [load_balancer=<string>]" in listing["text"]
+        and "/triage alb-errors [load_balancer=&lt;string&gt;]" in listing["text"]
     )
     assert (
         "restart-web` — A mutating playbook (for access-control tests). _(mutating — admins only)_"
