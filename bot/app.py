@@ -37,6 +37,8 @@ from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
 from bot.rate_limits import FleetRateLimits
 from bot.replicas import Heartbeat
+from bot.run_journal import RunJournal
+from bot.run_recovery import RunRecovery
 from bot.runs import SlackRuns
 from bot.server import build_web_app
 from bot.slack.bolt_app import build_bolt_app
@@ -77,6 +79,7 @@ class TriageApp:
     heartbeat: Heartbeat | None = None  # this replica's sign of life in the store
     backlog: BacklogMonitor | None = None  # the queue, the inbox backlog: /healthz, /metrics
     pruner: Pruner | None = None  # [store] retention, on SQLite (DynamoDB's TTL needs none)
+    recovery: RunRecovery | None = None  # runs interrupted by a crash or restart: finished
 
     async def start(self) -> None:
         await self.store.start()
@@ -95,6 +98,8 @@ class TriageApp:
         if self.inbox is not None:
             await self.inbox.recover()  # alarms recorded but not finished before a restart
             self.inbox.start()
+        if self.recovery is not None:
+            self.recovery.start()  # runs a gone process left running, now and every half lease
         if self.sqs is not None:
             self.sqs.start()
         if self.backlog is not None:
@@ -103,6 +108,8 @@ class TriageApp:
             self.pruner.start()
 
     async def stop(self) -> None:
+        if self.recovery is not None:
+            await self.recovery.stop()
         if self.pruner is not None:
             await self.pruner.stop()
         if self.backlog is not None:
@@ -201,18 +208,15 @@ def build_app(
         posts=ChannelPacer(rate=timings.slack_posts_per_second),
         edits_per_minute=timings.slack_edits_per_minute,
     )
-    runs = SlackRuns(
-        executor,
-        store,
-        LiveMessages(
-            sender,
-            edit_interval=timings.live_edit_interval,
-            final_retry=timings.run_final_retry,
-            retry_every=timings.slack_backoff,
-        ),
-        metrics,
-        clock=clock,
+    views = LiveMessages(
+        sender,
+        edit_interval=timings.live_edit_interval,
+        final_retry=timings.run_final_retry,
+        retry_every=timings.slack_backoff,
     )
+    owner = default_owner()  # this replica, in its heartbeat and in the runs it journals
+    journal = RunJournal(store, owner)
+    runs = SlackRuns(executor, store, views, metrics, clock=clock, journal=journal)
     incidents = Incidents(
         settings=settings,
         catalog=catalog,
@@ -223,10 +227,21 @@ def build_app(
         aws=aws,
         clock=clock,
         timings=timings,
+        journal=journal,
     )
     # A replica that dies holding alarm messages: the others see its heartbeat a lease old and
     # take them over at their next sweep, which comes at least every half lease.
-    heartbeat = Heartbeat(store, default_owner(), timings.lease, clock)
+    heartbeat = Heartbeat(store, owner, timings.lease, clock)
+    recovery = RunRecovery(  # runs of a process that is gone: finished, alarms' run again
+        journal=journal,
+        store=store,
+        heartbeat=heartbeat,
+        catalog=catalog,
+        views=views,
+        rerun=incidents.rerun,
+        lease=timings.lease,
+        clock=clock,
+    )
     inbox = AlarmInbox(
         store,
         AlarmDispatch(incidents, clock),
@@ -327,6 +342,7 @@ def build_app(
         sqs=sqs,
         timings=timings,
         heartbeat=heartbeat,
+        recovery=recovery,
         monitor=monitor,
         backlog=backlog,
     )

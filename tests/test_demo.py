@@ -50,6 +50,16 @@ def test_demo_tells_the_incident_from_alarm_to_resolution_and_the_bill(tmp_path:
     assert "✅ *Resolved after 4m* · *prod-web-5xx* (was ALARM)" in root
     assert "Acknowledged by <@U0ONCALL>" in root
     assert "↳" in thread and "started by an alarm" in thread, "the playbook ran in the thread"
+    # What the run points at: the root says it once the run has finished (and still does after
+    # Acknowledge and OK), and the run message opens with it, under its header and what ran.
+    likely = re.search(r"🧭 \*Likely:\* (.+)", root)
+    assert likely, root
+    for words in ("`deploy-pipeline/web-release-4711`", "ModifyTargetGroup", "404"):
+        assert words in likely.group(1)
+    assert "Possible:" not in root, "the root shows the first line only"
+    run_message = thread.split("↳", 2)[1].splitlines()
+    assert "ALB 5XX ERRORS" in run_message[0] and "started by an alarm" in run_message[1]
+    assert run_message[2].strip() == likely.group(0)
     assert "✅ OK — Resolved after 4m." in thread, "the OK notification replied in the thread"
     assert "prod-web-5xx-last-3h.png" in thread, "the alarm's chart is in the thread"
     # What the playbook found: unhealthy targets with reasons, the change and who made it,

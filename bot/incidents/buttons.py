@@ -21,6 +21,7 @@ from bot.incidents.followups import FollowUps
 from bot.incidents.threads import Threads
 from bot.metrics import Metrics
 from bot.playbooks.catalog import Catalog
+from bot.render.mrkdwn import escape
 from bot.store.base import Incident, Store
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class IncidentButtons:
             try:
                 refusal = await self._button(action_id, str(action.get("value", "")), user, channel)
             except BotError as exc:
-                refusal = exc.user_message
+                refusal = escape(exc.user_message)  # plain text: it may repeat input
             except Exception:
                 log.exception("incident button %s failed", action_id)
                 self._metrics.errors.labels("button").inc()
@@ -81,8 +82,10 @@ class IncidentButtons:
         if refused:
             return refused
         incident = await self._store.incident_get(key)
-        if incident is None:
-            return "triagebot has no record of this incident any more."
+        if incident is None or incident.channel != channel:
+            # Gone — or the key (guessable: it is the alarm's) names another channel's incident
+            # in a forged payload: buttons act on the incidents of the channel they are in.
+            return "triagebot has no record of this incident in this channel."
         if action_id == msg.RERUN_ACTION:
             return await self._rerun(incident, user, channel)
         if action_id not in (msg.ACK_ACTION, msg.MUTE_ACTION):

@@ -2,12 +2,14 @@
 on incident rows and on the key's latest state-change time, the alarm snapshot, and the
 process's lock per name.
 
-Besides the incident rows, two small records live in the store's schedule table:
+Besides the incident rows, three small records live in the store's schedule table:
 ``incident-last:<key>`` (the latest state-change time seen for the key, so that an ALARM older
 than an OK already seen does not open anything) and ``incident-alarm:<key>`` (the alarm that
 opened the key's latest incident: what the root shows when a button edits it, and what
-*Re-run* runs against). The first changes only by compare-and-set (``schedule_cas``), re-read
-on conflict, so that replicas writing at once never move it back.
+*Re-run* runs against) and ``incident-likely:<key>`` (the first line of what the incident's
+latest run points at, which every redraw of its root shows). The first changes only by
+compare-and-set (``schedule_cas``), re-read on conflict, so that replicas writing at once never
+move it back.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from datetime import UTC, datetime, timedelta
 
 from bot.alarms.model import Alarm
 from bot.errors import RetryLater
-from bot.incidents.records import alarm_from_json, alarm_to_json
+from bot.incidents.records import LikelyRecord, alarm_from_json, alarm_to_json
 from bot.store.base import Incident, Store
 
 log = logging.getLogger(__name__)
 
 LAST_SEEN = "incident-last:"
 ALARM_SNAPSHOT = "incident-alarm:"
+LIKELY = "incident-likely:"
 CAS_ATTEMPTS = 5
 
 Edit = Callable[[Incident], Incident]
@@ -89,6 +92,21 @@ async def snapshot(store: Store, key: str) -> Alarm | None:
     """The alarm that opened the key's latest incident, if it is still known."""
     raw = await store.schedule_get(ALARM_SNAPSHOT + key)
     return alarm_from_json(raw) if raw else None
+
+
+async def save_likely(store: Store, incident: Incident, line: str) -> None:
+    record = LikelyRecord(opened_at=incident.opened_at, line=line)
+    await store.schedule_set(LIKELY + incident.key, record.to_json())
+
+
+async def likely_line(store: Store, incident: Incident) -> str:
+    """The first line of what the incident's latest run points at; "" before a run finished
+    (or when the line is of an earlier incident of the key)."""
+    raw = await store.schedule_get(LIKELY + incident.key)
+    if not raw:
+        return ""
+    record = LikelyRecord.from_json(raw)
+    return record.line if record.opened_at == incident.opened_at else ""
 
 
 def thread_of(incident: Incident) -> str:

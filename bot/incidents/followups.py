@@ -1,5 +1,7 @@
 """What follows an incident's root message, once the key's lock is released: the routed
-playbook's run in the thread, and a chart of the alarm's metric."""
+playbook's run in the thread, and a chart of the alarm's metric. Once the run has finished, the
+first line of what it points at (``bot.correlate``: "Likely: …") is kept with the incident and
+shown on the root, in every later redraw too."""
 
 from __future__ import annotations
 
@@ -14,12 +16,16 @@ from bot.aws import AwsClients
 from bot.config import Settings
 from bot.errors import BotError
 from bot.incidents import messages as msg
+from bot.incidents.changes import Locks, save_likely
 from bot.incidents.chart import alarm_chart_png, chart_filename, fetch_alarm_metric
+from bot.incidents.threads import Threads
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
 from bot.playbooks.params import resolve_params
-from bot.runs import RunRequest, SlackRuns
+from bot.render.mrkdwn import file_title
+from bot.runs import RunRequest, SlackRuns, likely_of
+from bot.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,9 @@ class FollowUps:
         runs: SlackRuns,
         aws: AwsClients,
         sender: SlackSender,
+        store: Store,
+        threads: Threads,
+        lock: Locks,
         metrics: Metrics,
         clock: Callable[[], datetime],
     ) -> None:
@@ -43,14 +52,25 @@ class FollowUps:
         self._runs = runs
         self._aws = aws
         self._sender = sender
+        self._store = store
+        self._threads = threads
+        self._lock = lock  # the incidents' lock per key: the root is redrawn in order
         self._metrics = metrics
         self._clock = clock
 
     async def run_playbook(
-        self, alarm: Alarm, channel: str, thread_ts: str | None, *, user: str, source: str
+        self,
+        alarm: Alarm,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        user: str,
+        source: str,
+        pending: str = "",
     ) -> None:
         """Run the playbook the routes give the alarm; a playbook that cannot run says why in
-        the thread."""
+        the thread. A run in the incident's own thread puts its first suspect line on the
+        root."""
         decision = route(alarm, self._settings.routes, self._settings.slack.default_channel)
         try:
             playbook = self._catalog.get(decision.playbook)
@@ -62,7 +82,7 @@ class FollowUps:
             failed = msg.playbook_failed(exc.user_message)
             await self._sender.post(channel, failed.text, failed.blocks, thread_ts=thread_ts)
             return
-        await self._runs.run(
+        result = await self._runs.run(
             RunRequest(
                 playbook=playbook,
                 params=params,
@@ -72,8 +92,22 @@ class FollowUps:
                 source=source,
                 thread_ts=thread_ts,
                 alarm=alarm,
+                pending=pending,
             )
         )
+        likely = likely_of(result, alarm)
+        if likely and thread_ts:
+            await self._show_on_root(alarm, channel, thread_ts, likely[0])
+
+    async def _show_on_root(self, alarm: Alarm, channel: str, root_ts: str, line: str) -> None:
+        """Keep ``line`` with the incident whose root is ``root_ts`` and redraw that root; not
+        for a storm's thread, nor once a later incident of the key has its own root."""
+        async with self._lock(alarm.incident_key):  # after any state change being applied
+            incident = await self._store.incident_get(alarm.incident_key)
+            if incident is None or incident.channel != channel or incident.root_ts != root_ts:
+                return
+            await save_likely(self._store, incident, line)
+            await self._threads.edit_root(incident)
 
     async def post_chart(self, alarm: Alarm, channel: str, thread_ts: str) -> None:
         """The alarm's metric over the last hours, in the thread; none when AWS has none."""
@@ -97,5 +131,5 @@ class FollowUps:
             thread_ts=thread_ts,
             content=png,
             filename=chart_filename(alarm),
-            title=f"{alarm.name}: last 3 hours",
+            title=file_title(f"{alarm.name}: last 3 hours"),
         )

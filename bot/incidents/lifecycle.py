@@ -56,6 +56,7 @@ from bot.leases import held_lease
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
+from bot.run_journal import RunJournal, pending_run
 from bot.runs import SlackRuns
 from bot.store.base import Incident, Store
 from bot.timings import DEFAULTS, Timings
@@ -103,7 +104,9 @@ class Incidents:
         aws: AwsClients,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         timings: Timings = DEFAULTS,
+        journal: RunJournal | None = None,
     ) -> None:
+        self._journal = journal  # an incident's run is journaled from before its root is posted
         self._settings = settings
         self._store = store
         self._metrics = metrics
@@ -118,6 +121,9 @@ class Incidents:
             runs=runs,
             aws=aws,
             sender=sender,
+            store=store,
+            threads=self._threads,
+            lock=self._lock,
             metrics=metrics,
             clock=clock,
         )
@@ -158,6 +164,15 @@ class Incidents:
             if isinstance(outcome, Exception):
                 log.error("after opening %s", alarm.incident_key, exc_info=outcome)
                 self._metrics.errors.labels("incident").inc()
+
+    async def rerun(self, key: str, channel: str, thread_ts: str | None) -> bool:
+        """Run incident ``key``'s playbook again in ``thread_ts`` (its run was interrupted by a
+        restart: ``bot.run_recovery``); False when its alarm is not known any more."""
+        alarm = await snapshot(self._store, key)
+        if alarm is None:
+            return False
+        await self._follow_ups.run_playbook(alarm, channel, thread_ts, user="alarm", source="alarm")
+        return True
 
     async def post_notification(self, alarm: Alarm) -> None:
         """Post a plain notification (subject and text) to the default channel."""
@@ -245,7 +260,10 @@ class Incidents:
             fresh = await self._store.incident_get(incident.key)
             if fresh is None or fresh.opened_at != incident.opened_at or thread_of(fresh):
                 return []  # posted (or replaced) while we waited for the lease
+            pending = pending_run(incident.key)
             ts = await self._post_root_message(fresh, alarm)
+        if not ts and self._journal is not None:
+            await self._journal.remove(pending)  # no root (a retry journals it again), or a storm
         if ts is None:
             # Slack did not take it: root_ts stays "", and a retry (or a later delivery) posts it.
             raise RetryLater(
@@ -255,9 +273,13 @@ class Incidents:
             return []
 
         async def run() -> None:
-            await self._follow_ups.run_playbook(
-                alarm, incident.channel, ts, user="alarm", source="alarm"
-            )
+            try:
+                await self._follow_ups.run_playbook(
+                    alarm, incident.channel, ts, user="alarm", source="alarm", pending=pending
+                )
+            finally:
+                if self._journal is not None:
+                    await self._journal.remove(pending)  # replaced by the run, if it started
 
         async def chart() -> None:
             await self._follow_ups.post_chart(alarm, incident.channel, ts)
@@ -272,8 +294,13 @@ class Incidents:
         if opened > self._settings.alarms.storm_threshold:
             await self._join_storm(incident, alarm)
             return ""
+        if self._journal is not None:  # a kill from here to the run's start loses no run
+            await self._journal.add(pending_run(incident.key), incident=incident.key)
         sent = await self._threads.post(
-            incident.channel, msg.root_message(alarm, incident, self._clock())
+            incident.channel,
+            msg.root_message(alarm, incident, self._clock()),
+            incident=incident,
+            kind="root",
         )
         if not sent.ok:
             return None
@@ -322,7 +349,10 @@ class Incidents:
         """The root never made it to Slack and the alarm is over: say so once, resolved."""
         opening = await snapshot(self._store, incident.key) or alarm
         sent = await self._threads.post(
-            incident.channel, msg.root_message(opening, incident, self._clock())
+            incident.channel,
+            msg.root_message(opening, incident, self._clock()),
+            incident=incident,
+            kind="root",
         )
         if sent.ok:
             ts = sent.ts

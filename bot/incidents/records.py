@@ -1,6 +1,8 @@
 """What the incident lifecycle keeps in the store besides incident rows: a route's storm
-message (``StormRecord`` and its ``StormEntry`` list), and the alarm that opened an incident
-(so buttons can redraw and re-run it). Plain data and its JSON; no rendering."""
+message (``StormRecord`` and its ``StormEntry`` list), the alarm that opened an incident
+(so buttons can redraw and re-run it), and the first line of what its run points at
+(``LikelyRecord``, so every redraw of the root keeps it). Plain data and its JSON; no
+rendering."""
 
 from __future__ import annotations
 
@@ -67,6 +69,23 @@ class StormRecord:
             last=datetime.fromisoformat(data["last"]),
             entries=[StormEntry(**e) for e in data["entries"]],
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class LikelyRecord:
+    """The first of the correlator's lines for an incident's run (``Likely: …``), and which
+    incident of the key it was found for (a later incident of the key does not show it)."""
+
+    opened_at: datetime
+    line: str
+
+    def to_json(self) -> str:
+        return json.dumps({"opened_at": self.opened_at.isoformat(), "line": self.line})
+
+    @classmethod
+    def from_json(cls, raw: str) -> LikelyRecord:
+        data = json.loads(raw)
+        return cls(opened_at=datetime.fromisoformat(data["opened_at"]), line=str(data["line"]))
 
 
 def alarm_to_json(alarm: Alarm) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.incidents import messages as msg
-from bot.incidents.changes import snapshot
+from bot.incidents.changes import likely_line, snapshot
 from bot.outbound.sender import Sent, SlackSender
 from bot.store.base import Incident, Store
 
@@ -20,8 +20,26 @@ class Threads:
         self._store = store
         self._clock = clock
 
-    async def post(self, channel: str, text: msg.SlackText, thread_ts: str | None = None) -> Sent:
-        return await self._sender.post(channel, text.text, text.blocks, thread_ts=thread_ts)
+    async def post(
+        self,
+        channel: str,
+        text: msg.SlackText,
+        thread_ts: str | None = None,
+        *,
+        incident: Incident | None = None,
+        kind: str = "reply",
+    ) -> Sent:
+        """Post ``text``; its metadata names ``incident``, and its root (``kind="root"``) is
+        one delivery however often it is tried: a try whose outcome was unknown is found."""
+        about = {"kind": kind}
+        delivery = ""
+        if incident is not None:
+            about["incident"] = incident.key
+            if kind == "root":
+                delivery = f"root:{incident.key}@{incident.opened_at.isoformat()}"
+        return await self._sender.post(
+            channel, text.text, text.blocks, thread_ts=thread_ts, about=about, delivery=delivery
+        )
 
     async def update(self, channel: str, ts: str, text: msg.SlackText) -> Sent:
         return await self._sender.update(channel, ts, text.text, text.blocks)
@@ -31,12 +49,13 @@ class Threads:
         await self._sender.ephemeral(channel, user, text)
 
     async def edit_root(self, incident: Incident) -> None:
-        """Redraw the incident's root message (state, acknowledgement, mute, resolution)."""
+        """Redraw the incident's root message (state, acknowledgement, mute, resolution, and
+        what its run points at)."""
         if not incident.root_ts:
             return
         alarm = await snapshot(self._store, incident.key)
         if alarm is None:
             return
-        await self.update(
-            incident.channel, incident.root_ts, msg.root_message(alarm, incident, self._clock())
-        )
+        likely = await likely_line(self._store, incident)
+        root = msg.root_message(alarm, incident, self._clock(), likely=likely)
+        await self.update(incident.channel, incident.root_ts, root)

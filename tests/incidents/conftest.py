@@ -16,8 +16,15 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alarms.model import Alarm, AlarmSource
-from bot.aws import AwsClients
-from bot.config import AccessSettings, AlarmSettings, AwsSettings, Settings, SlackSettings
+from bot.aws import AwsClients, SessionFactory
+from bot.config import (
+    AccessSettings,
+    AlarmSettings,
+    AwsSettings,
+    Route,
+    Settings,
+    SlackSettings,
+)
 from bot.demo.slack_api import FakeSlackApi, SlackMessage
 from bot.demo.slack_model import blocks_text
 from bot.executor import Executor
@@ -139,8 +146,9 @@ Build = Callable[..., Awaitable[World]]
 
 @pytest.fixture
 async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
-    """Build a World; keyword arguments: storm_threshold, allowed_channels, and the
-    workspace's budget of edits a minute (unlimited, near enough, unless a test says)."""
+    """Build a World; keyword arguments: storm_threshold, allowed_channels, the workspace's
+    budget of edits a minute (unlimited, near enough, unless a test says), the routes, and the
+    AWS sessions (the test's moto session unless a test brings its own, e.g. the demo's)."""
     opened: list[tuple[FakeSlackApi, SqliteStore, AwsClients]] = []
 
     async def make(
@@ -149,17 +157,20 @@ async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
         allowed_channels: tuple[str, ...] = (),
         edits_per_minute: float = 60_000.0,
         edit_burst: int = 1000,
+        routes: tuple[Route, ...] = (),
+        aws_sessions: SessionFactory | None = None,
     ) -> World:
         slack = FakeSlackApi()
         await slack.start()
         store = SqliteStore(tmp_path / f"state-{len(opened)}.db")
         await store.start()
-        aws = AwsClients(AwsSettings(), session_factory=lambda: session)
+        aws = AwsClients(AwsSettings(), session_factory=aws_sessions or (lambda: session))
         opened.append((slack, store, aws))
         settings = Settings(
             slack=SlackSettings(default_channel=CHANNEL),
             alarms=AlarmSettings(storm_threshold=storm_threshold),
             access=AccessSettings(allowed_channels=allowed_channels),
+            routes=routes,
         )
         clock = Clock()
         metrics = Metrics()

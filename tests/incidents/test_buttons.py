@@ -104,3 +104,23 @@ async def test_acknowledge_after_resolution_says_so(build: Build) -> None:
 
     [ephemeral] = world.slack.ephemerals
     assert "already resolved" in ephemeral.text
+
+
+async def test_buttons_act_only_on_incidents_of_their_own_channel(build: Build) -> None:
+    """The incident key is the alarm's, so guessable: a forged payload from another channel
+    acknowledges, mutes and re-runs nothing there."""
+    world = await build()
+    alarm = make_alarm(world.clock.now - timedelta(minutes=3))
+    await world.incidents.handle(alarm)
+    for action in ("incident_ack", "incident_mute", "incident_rerun"):
+        forged = button_body(action, alarm.incident_key, user="W0EVIL", channel="C0ELSEWHERE")
+        await world.incidents.on_button(forged)
+
+    incident = await world.store.incident_get(alarm.incident_key)
+    assert incident is not None and incident.acknowledged_by in ("", None)
+    assert incident.muted_until is None
+    assert len(await world.store.recent_runs(CHANNEL, 10)) == 1
+    [root] = world.roots()
+    assert "Acknowledged" not in shown(root) and "Muted" not in shown(root)
+    refusals = [e for e in world.slack.ephemerals if e.channel == "C0ELSEWHERE"]
+    assert len(refusals) == 3 and all("in this channel" in e.text for e in refusals)
