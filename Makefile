@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(VENV)/bin/cfn-lint deploy/cloudformation.yaml deploy/cloudformation-role.yaml
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/triagebot check playbooks/
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=20
 
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/triagebot demo
