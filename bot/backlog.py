@@ -23,7 +23,6 @@ own (``docs/scaling.md``): they keep working when every replica is down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from bot.ingress.sqs import SqsPoller, queue_region
 from bot.metrics import Metrics
 from bot.replicas import Heartbeat
 from bot.store.base import Store
+from bot.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class BacklogMonitor:
         self._store_check = store_check
         self._interval = interval.total_seconds()
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("backlog")
         self._read = asyncio.Condition()
         self.latest = Backlog(
             heartbeat.owner,
@@ -211,15 +211,10 @@ class BacklogMonitor:
         metrics.replica_info.labels(heartbeat.owner).set(1)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._read_forever(), name="backlog")
+        self._loop.start(self._read_forever)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def next_reading(self) -> Backlog:
         """Wait for the reading after this call and return it (tests, and nothing else)."""

@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.store.base import Store, StoreUnavailable
+from bot.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +90,17 @@ class HealthMonitor:
         self._lock = asyncio.Lock()
         self._last: tuple[float, StoreCheck] | None = None
         self.slack = SlackAuth("unknown")
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher = BackgroundLoop("health-slack-auth")
 
     async def require_writable_store(self) -> None:
         """At start-up: raise ``StoreUnavailable`` unless the store takes a write."""
         await asyncio.wait_for(self._store.check_writable(), self._store_timeout)
 
     def start(self) -> None:
-        if self._watcher is None:
-            self._watcher = asyncio.create_task(self._watch_slack(), name="health-slack-auth")
+        self._watcher.start(self._watch_slack)
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await self._watcher.stop()
 
     async def store(self) -> StoreCheck:
         """The last store check if younger than ``cache``, else a new one."""

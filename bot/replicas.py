@@ -15,12 +15,12 @@ and needs no primitive beyond the leases every store already has.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.store.base import Store
+from bot.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Heartbeat:
         self._store = store
         self._lease = lease
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("heartbeat")
         self.last_beat: datetime | None = None  # when the store last took a renewal
 
     @property
@@ -56,17 +56,12 @@ class Heartbeat:
 
     def start(self) -> None:
         """Beat every third of a lease until ``stop`` (the first beat is ``beat()``'s)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._beat_forever(), name="heartbeat")
+        self._loop.start(self._beat_forever)
 
     async def stop(self) -> None:
         """Stop beating and say so: what this process still holds may be taken over now."""
-        if self._task is None:
+        if not await self._loop.stop():
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
         try:
             await self._store.lease_release(PREFIX + self.owner, self.owner)
         except Exception:  # the heartbeat runs out by itself

@@ -31,6 +31,7 @@ from bot.replicas import Heartbeat
 from bot.results import RunResult, Status, StepResult
 from bot.run_journal import RunJournal, Running, pending_run
 from bot.store.base import RunRecord, Store
+from bot.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +63,14 @@ class RunRecovery:
         self._rerun = rerun
         self._lease = lease
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("run-recovery")
 
     def start(self) -> None:
         """Sweep now and every half lease until ``stop``."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._sweep_forever(), name="run-recovery")
+        self._loop.start(self._sweep_forever)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def sweep(self) -> int:
         """Resolve every run whose process is gone; how many this replica resolved."""

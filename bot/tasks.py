@@ -1,10 +1,12 @@
-"""Background work the server must finish (or wait for) before it stops: spawn, then drain."""
+"""Background work: tasks the server must finish (or wait for) before it stops — spawn, then
+drain — and the long-running loops of its components."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -40,3 +42,33 @@ class TaskTracker:
         while self._tasks and loop.time() < deadline:  # tasks may start tasks: wait for those too
             await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
         return len(self._tasks)
+
+
+class BackgroundLoop:
+    """One long-running coroutine of a component (a poller, a sweeper, a heartbeat): started at
+    most once, cancelled and awaited on ``stop``. The component keeps its own loop body."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self, body: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+        """Run ``body()`` in the background unless it already runs; True if it was started."""
+        if self._task is not None:
+            return False
+        self._task = asyncio.create_task(body(), name=self._name)
+        return True
+
+    async def stop(self) -> bool:
+        """Cancel the coroutine and wait for it to end; True if it was running."""
+        task, self._task = self._task, None
+        if task is None:
+            return False
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return True

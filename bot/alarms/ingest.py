@@ -20,7 +20,6 @@ it was held by a process of this host that no longer exists; by any replica's sw
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -30,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from bot.errors import RetryLater
 from bot.metrics import Metrics
 from bot.store.base import InboxItem, Store
-from bot.tasks import TaskTracker
+from bot.tasks import BackgroundLoop, TaskTracker
 from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -97,7 +96,7 @@ class AlarmInbox:
         self._sweep_seconds = sweep_seconds
         self._holder_gone = holder_gone
         self._in_flight: set[str] = set()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = BackgroundLoop("inbox-sweeper")
         self._timers: set[asyncio.Task[None]] = set()
 
     async def accept(self, message_id: str, source: str, body: str) -> bool:
@@ -124,17 +123,12 @@ class AlarmInbox:
 
     def start(self) -> None:
         """Sweep every ``sweep_seconds`` until ``stop``."""
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="inbox-sweeper")
+        self._sweeper.start(self._sweep_forever)
 
     async def stop(self) -> None:
         for timer in list(self._timers):
             timer.cancel()  # the claim runs out and the message is taken again later
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await self._sweeper.stop()
 
     async def _sweep_forever(self) -> None:
         while True:

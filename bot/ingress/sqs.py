@@ -31,7 +31,6 @@ come before any certificate fetch, and failed fetches are cached).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -48,6 +47,7 @@ from bot.ingress.sns import (
     refusal_outcome,
 )
 from bot.metrics import Metrics
+from bot.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class SqsPoller:
         self._metrics = metrics
         self._wait = wait_seconds
         self._max = max_messages
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("sqs-poller")
         # How old the oldest message of the last receive was when it came (SQS SentTimestamp
         # to now); 0 when the last receive found none; None before the first receive.
         self.receive_lag_seconds: float | None = None
@@ -115,17 +115,12 @@ class SqsPoller:
         return self._queue_url
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sqs-poller")
+        if self._loop.start(self._run):
             log.info("polling %s for alarms", self._queue_url)
 
     async def stop(self) -> None:
         """Stop polling; a receive in flight is abandoned (its messages come back later)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def _run(self) -> None:
         backoff = 1.0

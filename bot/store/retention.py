@@ -20,7 +20,6 @@ it writes carries the time DynamoDB's TTL deletes it (``bot/store/dynamodb_reten
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -28,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from bot.config import Settings
+from bot.tasks import BackgroundLoop
 from bot.timings import DEFAULT_RETENTION
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class Pruner:
         self._retention = retention
         self._interval = interval
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("store-pruner")
         self._waiting: list[asyncio.Future[Pruned]] = []
 
     async def prune_once(self) -> Pruned:
@@ -127,16 +127,10 @@ class Pruner:
         return await future
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._prune_forever(), name="store-pruner")
+        self._loop.start(self._prune_forever)
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        await self._loop.stop()
 
     async def _prune_forever(self) -> None:
         while True:
