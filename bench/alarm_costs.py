@@ -36,7 +36,7 @@ import boto3
 
 from bot.demo.slack_api import FakeSlackApi
 from tests.replicas.fleet import PLAYBOOKS, TABLE, Fleet, eventually, open_fleet
-from tests.support.atomic_moto import AtomicMoto
+from tests.support.atomic_moto import atomic_moto
 from tests.support.aws_proxy import SlowAws
 
 DYNAMODB_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "DescribeTable"}
@@ -111,7 +111,7 @@ def split(calls: Counter[str]) -> dict[str, int]:
 
 
 async def measure(replicas: int, alarms: int, channels: int, idle: float) -> dict[str, object]:
-    with AtomicMoto() as moto, tempfile.TemporaryDirectory() as tmp:
+    with atomic_moto() as moto, tempfile.TemporaryDirectory() as tmp:
         proxy = SlowAws(moto.url)
         proxy.start()
         try:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -24,10 +25,16 @@ def free_port() -> int:
 
 
 class LocalAws:
-    """moto server on 127.0.0.1. ``in_process=False`` runs it as a subprocess (no shared GIL)."""
+    """moto server on 127.0.0.1. ``in_process=False`` runs it as a subprocess (no shared GIL):
+    ``launcher`` is that subprocess's command, given the port as its last argument (default
+    moto's own server; tests use one that patches moto first)."""
 
-    def __init__(self, *, in_process: bool = True) -> None:
+    def __init__(self, *, in_process: bool = True, launcher: Sequence[str] = ()) -> None:
         self._in_process = in_process
+        self._launcher = list(launcher) or [
+            sys.executable,
+            *("-m", "moto.server", "-H", "127.0.0.1", "-p"),
+        ]
         self._thread_server: Any = None
         self._process: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -49,7 +56,7 @@ class LocalAws:
             self._thread_server.start()
         else:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                [*self._launcher, str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -82,6 +89,10 @@ class LocalAws:
     def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                code = self._process.returncode
+                self._process = None
+                raise RuntimeError(f"moto server exited with {code} before it answered")
             try:
                 urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()
                 return

@@ -20,7 +20,7 @@ import pytest
 from bot.demo.slack_api import FakeSlackApi
 from bot.demo.slack_requests import signed_headers, slash_command_body
 from tests.replicas.fleet import SIGNING_SECRET, TABLE, Fleet, eventually, open_fleet
-from tests.support.atomic_moto import AtomicMoto
+from tests.support.atomic_moto import atomic_moto
 from tests.support.aws_proxy import SlowAws
 
 CHANNEL = "C0RATE"
@@ -30,7 +30,7 @@ LIMIT = 2  # LookupEvents: requests per second per account and region
 
 @pytest.fixture
 def proxy() -> Iterator[SlowAws]:
-    with AtomicMoto() as moto:
+    with atomic_moto() as moto:
         aws = SlowAws(moto.url)
         aws.answer("LookupEvents", {"Events": [], "NextToken": "more"})
         aws.start()

@@ -41,7 +41,7 @@ from tests.replicas.fleet import (
     open_fleet,
     published,
 )
-from tests.support.atomic_moto import AtomicMoto
+from tests.support.atomic_moto import atomic_moto
 
 LEASE_S = 3  # [store] lease
 STORM_THRESHOLD = 5
@@ -54,7 +54,7 @@ OK_COPIES = 2
 
 @pytest.fixture
 def moto() -> Iterator[str]:
-    with AtomicMoto() as server:
+    with atomic_moto() as server:
         yield server.url
 
 
