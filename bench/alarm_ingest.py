@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 
-from bot.demo.moto_server import LocalAws, free_port
+from bot.demo.moto_server import LocalAws
 from bot.demo.slack_api import FakeSlackApi
-from tests.alarms.signing import TOPIC, alarm_message, notification, signer
-from tests.support.serve_process import ServeProcess
+from tests.alarms.signing import alarm_message, notification, signer
+from tests.support.serve_process import ServeProcess, serve_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "C0BENCH"
@@ -70,23 +70,7 @@ class Server(ServeProcess):
 
     def __init__(self, workdir: Path, moto_url: str, slack_url: str) -> None:
         self.db = workdir / "state.db"
-        signer().place(workdir / "certs")
-        port = free_port()
-        config = workdir / "config.toml"
-        config.write_text(
-            f"""
-[slack]
-default_channel = "{CHANNEL}"
-[server]
-host = "127.0.0.1"
-port = {port}
-[store]
-url = "sqlite:///{self.db}"
-[sns]
-topic_arns = ["{TOPIC}"]
-cert_dir = "certs"
-"""
-        )
+        config, port = serve_config(workdir, channel=CHANNEL)
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": "xoxb-bench",

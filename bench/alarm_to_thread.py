@@ -36,12 +36,12 @@ import boto3
 import yaml
 
 from bench.engine_concurrency import FIXTURES, aws_cli_runbook, steps_for
-from bot.demo.moto_server import LocalAws, free_port
+from bot.demo.moto_server import LocalAws
 from bot.demo.seed import SeededIncident, seed_incident
 from bot.demo.slack_api import FakeSlackApi, SlackMessage
-from tests.alarms.signing import TOPIC, notification, signer
+from tests.alarms.signing import notification, signer
 from tests.support.aws_proxy import SlowAws
-from tests.support.serve_process import ServeProcess
+from tests.support.serve_process import ServeProcess, serve_config
 
 CHANNEL = "C0BENCH"
 
@@ -90,32 +90,16 @@ def serve(
     playbooks.mkdir()
     book = {"name": "eight-steps", "timeout": "60s", "steps": steps_for(incident)}
     (playbooks / "eight-steps.yaml").write_text(yaml.safe_dump(book))
-    signer().place(workdir / "certs")
-    port = free_port()
     routes = "\n".join(
         f'[[routes]]\nmatch = {{ alarm_name = "{name}" }}\nplaybook = "eight-steps"\n'
         f'channel = "{channel_of(name)}"'
         for name in names
     )
-    config = workdir / "config.toml"
-    config.write_text(
-        f"""
-[slack]
-default_channel = "{CHANNEL}"
-[server]
-host = "127.0.0.1"
-port = {port}
-[store]
-url = "sqlite:///{workdir / "state.db"}"
-[sns]
-topic_arns = ["{TOPIC}"]
-cert_dir = "certs"
-[playbooks]
-dirs = ["{playbooks}"]
-[alarms]
-storm_threshold = 1000   # one alarm at a time here: no storm coalescing
-{routes}
-"""
+    config, port = serve_config(
+        workdir,
+        channel=CHANNEL,
+        # one alarm at a time here: no storm coalescing
+        extra=f'[playbooks]\ndirs = ["{playbooks}"]\n[alarms]\nstorm_threshold = 1000\n{routes}',
     )
     env = {
         **os.environ,

@@ -20,12 +20,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.demo.moto_server import free_port
 from bot.demo.slack_api import FakeSlackApi
 from bot.demo.slack_requests import signed_headers, slash_command_body
 from bot.store.sqlite import SqliteStore
-from tests.alarms.signing import TOPIC, alarm_message, notification, signer
-from tests.support.serve_process import ServeProcess
+from tests.alarms.signing import alarm_message, notification, signer
+from tests.support.serve_process import ServeProcess, serve_config
 
 CHANNEL = "C0CRASH"
 LEASE_S = 3  # [store] lease: how long the killed server's root-posting lease holds the alarm
@@ -79,24 +78,7 @@ class Server(ServeProcess):
 
 @pytest.fixture
 def server(tmp_path: Path, moto_url: str) -> Iterator[Server]:
-    signer().place(tmp_path / "certs")
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[slack]
-default_channel = "{CHANNEL}"
-[server]
-host = "127.0.0.1"
-port = {port}
-[store]
-url = "sqlite:///{tmp_path / "state.db"}"
-lease = "{LEASE_S}s"
-[sns]
-topic_arns = ["{TOPIC}"]
-cert_dir = "certs"
-"""
-    )
+    config, port = serve_config(tmp_path, channel=CHANNEL, store=f'lease = "{LEASE_S}s"')
     process = Server(config, port, tmp_path / "server.log", moto_url)
     yield process
     process.stop()

@@ -13,13 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.demo.moto_server import free_port
 from bot.demo.slack_api import FakeSlackApi, SlackCall, SlackMessage
 from bot.demo.slack_requests import signed_headers, slash_command_body
 from bot.store.base import RunRecord
 from bot.store.sqlite import SqliteStore
-from tests.alarms.signing import TOPIC, alarm_message, notification, signer
+from tests.alarms.signing import alarm_message, notification, signer
 from tests.support.aws_proxy import SlowAws
+from tests.support.serve_process import serve_config
 from tests.test_crash import CHANNEL, Server, eventually, post_sns
 
 LEASE_S = 2  # [store] lease: the killed process's heartbeat is gone this long after the kill
@@ -37,26 +37,11 @@ def aws(moto_url: str) -> Iterator[SlowAws]:
 
 @pytest.fixture
 def server(tmp_path: Path, aws: SlowAws) -> Iterator[Server]:
-    signer().place(tmp_path / "certs")
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[slack]
-default_channel = "{CHANNEL}"
-[server]
-host = "127.0.0.1"
-port = {port}
-[store]
-url = "sqlite:///{tmp_path / "state.db"}"
-lease = "{LEASE_S}s"
-[sns]
-topic_arns = ["{TOPIC}"]
-cert_dir = "certs"
-[playbooks]
-dirs = ["{PLAYBOOKS}"]
-shipped = false
-"""
+    config, port = serve_config(
+        tmp_path,
+        channel=CHANNEL,
+        store=f'lease = "{LEASE_S}s"',
+        extra=f'[playbooks]\ndirs = ["{PLAYBOOKS}"]\nshipped = false',
     )
     process = Server(config, port, tmp_path / "server.log", aws.url)
     yield process

@@ -12,9 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.demo.moto_server import free_port
-from tests.alarms.signing import TOPIC, alarm_message, notification, signer
-from tests.support.serve_process import ServeProcess
+from tests.alarms.signing import alarm_message, notification, signer
+from tests.support.serve_process import ServeProcess, serve_config
 
 CHANNEL = "C0FAULTS"
 
@@ -28,23 +27,8 @@ def bot_serve(
     server: str = "",
 ) -> ServeProcess:
     """The process, not started; ``server`` adds lines to ``[server]``."""
-    signer().place(tmp_path / "certs")
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[slack]
-default_channel = "{CHANNEL}"
-[server]
-host = "127.0.0.1"
-port = {port}
-{server}
-[store]
-url = "sqlite:///{store}"
-[sns]
-topic_arns = ["{TOPIC}"]
-cert_dir = "certs"
-"""
+    config, port = serve_config(
+        tmp_path, channel=CHANNEL, store_url=f"sqlite:///{store}", server=server
     )
     env = {
         **os.environ,

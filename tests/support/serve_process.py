@@ -1,5 +1,6 @@
 """``triagebot serve`` as a child process, for the crash tests and the benchmarks: started with
-a config and an environment, waited on until ``/healthz`` answers, stopped or killed."""
+a config and an environment, waited on until ``/healthz`` answers, stopped or killed; and
+``serve_config``, the config such a process starts from."""
 
 from __future__ import annotations
 
@@ -12,6 +13,45 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
+
+from bot.demo.moto_server import free_port
+from tests.alarms.signing import TOPIC, signer
+
+
+def serve_config(
+    folder: Path,
+    *,
+    channel: str,
+    store_url: str = "",
+    server: str = "",
+    store: str = "",
+    extra: str = "",
+) -> tuple[Path, int]:
+    """``folder/config.toml`` for a test's ``triagebot serve`` on a free port of 127.0.0.1: the
+    default channel, the store (SQLite in ``folder`` unless ``store_url``), the test topic with
+    our signing certificate placed in ``folder/certs``; ``server`` and ``store`` add lines to
+    their tables, ``extra`` whole tables after them. Returns the file and the port."""
+    signer().place(folder / "certs")
+    port = free_port()
+    config = folder / "config.toml"
+    config.write_text(
+        f"""
+[slack]
+default_channel = "{channel}"
+[server]
+host = "127.0.0.1"
+port = {port}
+{server}
+[store]
+url = "{store_url or f"sqlite:///{folder / 'state.db'}"}"
+{store}
+[sns]
+topic_arns = ["{TOPIC}"]
+cert_dir = "certs"
+{extra}
+"""
+    )
+    return config, port
 
 
 class ServeProcess:
