@@ -22,29 +22,24 @@ import aiohttp
 from aiohttp import web
 
 from bot.demo.moto_server import free_port
+from tests.support.loop_thread import LoopThreadServer
 
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/")
 
 
-class SlowAws:
+class SlowAws(LoopThreadServer):
     def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
+        super().__init__(free_port())
         self.upstream = upstream.rstrip("/")
         self.delay = delay
-        self.port = free_port()
         self.calls: Counter[str] = Counter()
         self.per_second: Counter[tuple[str, str, str, int]] = Counter()
         self._throttles: Counter[str] = Counter()
         self._answers: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def answer(self, operation: str, body: dict[str, Any]) -> None:
         """Answer a JSON-protocol ``operation`` moto lacks (Health, CloudTrail LookupEvents)."""
@@ -61,17 +56,6 @@ class SlowAws:
         """Answer the next ``times`` calls of ``operation`` (``LookupEvents``) with throttling."""
         with self._lock:
             self._throttles[operation] += times
-
-    def start(self) -> str:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self.url
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
 
     async def _start(self) -> None:
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

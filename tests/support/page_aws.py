@@ -5,12 +5,10 @@ what it answered."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 from aiohttp import web
 
 from bot.demo.moto_server import free_port
+from tests.support.loop_thread import LoopThreadServer
 
 PAGE = (
     "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head>"
@@ -19,33 +17,16 @@ PAGE = (
 )
 
 
-class PageAws:
+class PageAws(LoopThreadServer):
     def __init__(
         self, status: int = 500, *, body: str = PAGE, content_type: str = "text/html"
     ) -> None:
+        super().__init__(free_port())
         self.status = status
         self.body = body
         self.content_type = content_type
-        self.port = free_port()
         self.requests = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> str:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self.url
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
 
     async def _start(self) -> None:
         app = web.Application()
