@@ -7,7 +7,6 @@ ran something, Slack's date token)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from bot.errors import BotError, echo
@@ -37,8 +36,7 @@ HELP = """*triagebot* runs incident playbooks against AWS and posts what it find
 
 def run_not_here(run_id: str) -> str:
     """A button named a run that is gone, or that belongs to another channel."""
-    shown = re.sub(r"[^0-9A-Za-z_-]", "", run_id)[:40]  # run ids are hex; a forged one is not
-    return f"Run `{shown}` is not in this channel's history; run the playbook again."
+    return f"Run `{escape(echo(run_id))}` is not in this channel's history; run the playbook again."
 
 
 def error_text(error: BotError | str) -> str:
