@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+STOP_RECHECK_SECONDS = 0.5  # how often ``BackgroundLoop.stop`` checks that its task ended
 
 
 class TaskTracker:
@@ -69,6 +70,12 @@ class BackgroundLoop:
         if task is None:
             return False
         task.cancel()
+        while not task.done():
+            await asyncio.wait({task}, timeout=STOP_RECHECK_SECONDS)
+            if not task.done():
+                # On Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that arrives as
+                # its inner call finishes (fixed in 3.12): the loop body then goes on. Ask again.
+                task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         return True
