@@ -175,7 +175,8 @@ class AwsClients:
         self._hooks = BudgetHooks()
         self._deadline: ContextVar[float | None] = ContextVar("aws_deadline", default=None)
         self._in_flight: set[CallBudget] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # _in_flight: held only briefly, by the event loop too
+        self._build_lock = threading.Lock()  # sessions and clients, built on the pool's threads
         self._sessions: dict[str | None, boto3.Session] = {}
         self._clients: dict[tuple[str | None, str, str], Any] = {}
         self._limiters: dict[tuple[str, str, str | None, str], RateLimiter] = {}
@@ -217,7 +218,7 @@ class AwsClients:
             if outside is not None:
                 raise StepError(f"Not calling AWS: {outside}.")
         key = (target.account, target.region, service)
-        with self._lock:
+        with self._build_lock:
             client = self._clients.get(key)
             if client is None:
                 session = self._session(target.account)

@@ -25,8 +25,10 @@ from bot.timings import Timings
 from tests.support.hung_aws import HungAws
 
 ROOT = Path(__file__).resolve().parent.parent
-# Longer than every deadline below: what bounds a call is its deadline, not this.
-PATIENT = Timings(aws_read_timeout=timedelta(seconds=30))
+# Far longer than every deadline below: what bounds a call is its deadline, not this. The time
+# limits asserted sit between the deadline and this (the failure they catch is waiting for
+# it), with room for a loaded machine.
+PATIENT = Timings(aws_read_timeout=timedelta(seconds=60))
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ async def test_a_call_under_a_deadline_ends_at_the_deadline(hung_aws: HungAws) -
     finally:
         aws.close()
     elapsed = time.monotonic() - started
-    assert 0.45 < elapsed < 1.5, f"took {elapsed:.2f}s for a 0.5 s deadline"
+    assert 0.45 < elapsed < 10, f"took {elapsed:.2f}s for a 0.5 s deadline"
     assert "`sts:GetCallerIdentity` got no answer from AWS in time" in caught.value.user_message
     assert hung_aws.accepted == 1, "no retry was started past the deadline"
 
@@ -71,7 +73,7 @@ async def test_steps_time_out_at_their_deadline_and_a_run_after_recovery_succeed
         took = time.monotonic() - started
         assert [s.status for s in hung.steps] == [Status.TIMEOUT] * 4
         assert {s.summary for s in hung.steps} == {"timed out after 0.5s"}
-        assert took < 1.5, f"4 steps of 0.5 s took {took:.2f}s"
+        assert took < 10, f"4 steps of 0.5 s took {took:.2f}s"
 
         hung_aws.recover()
         started = time.monotonic()
@@ -81,15 +83,15 @@ async def test_steps_time_out_at_their_deadline_and_a_run_after_recovery_succeed
         aws.close()
     assert [s.status for s in healthy.steps] == [Status.OK] * 4, healthy.steps
     assert healthy.steps[0].data["account"] == "123456789012"
-    assert took < 1.5, f"the run after recovery took {took:.2f}s"
+    assert took < 10, f"the run after recovery took {took:.2f}s"
 
 
 async def test_a_call_given_up_on_leaves_its_thread_to_finish_and_new_calls_run(
     hung_aws: HungAws,
 ) -> None:
     # No deadline here: the caller just stops waiting. The call keeps its thread until its
-    # 5 s read timeout; with one worker, the next call must not wait for that.
-    slow = Timings(aws_read_timeout=timedelta(seconds=5))
+    # 30 s read timeout; with one worker, the next call must not wait for that.
+    slow = Timings(aws_read_timeout=timedelta(seconds=30))
     aws = AwsClients(AwsSettings(), endpoint_url=hung_aws.url, timings=slow, max_workers=1)
     try:
         with pytest.raises(TimeoutError):
@@ -101,7 +103,7 @@ async def test_a_call_given_up_on_leaves_its_thread_to_finish_and_new_calls_run(
     finally:
         aws.close()
     assert identity["Account"] == "123456789012"
-    assert took < 1.0, f"the next call waited {took:.2f}s for the abandoned one"
+    assert took < 10, f"the next call waited {took:.2f}s for the abandoned one"
 
 
 async def test_a_long_poll_may_wait_longer_than_the_read_timeout(moto_url: str) -> None:
@@ -224,4 +226,4 @@ async def test_sigterm_in_serve_finishes_within_the_drain_while_aws_hangs(
         await slack.stop()
     assert code == 0, server.log_text()
     drain = DEFAULTS.drain.total_seconds()
-    assert took < min(drain, 3 + 5), f"SIGTERM took {took:.1f}s (drain {drain:.0f}s)"
+    assert took < drain, f"SIGTERM took {took:.1f}s (drain {drain:.0f}s)"
