@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bot.account_regions import outside_regions
-from bot.alarms.regions import REGION_NAMES, region_code
 from bot.config import AwsAccount, AwsSettings
 from bot.errors import did_you_mean
 from bot.playbooks.catalog import Catalog
 from bot.playbooks.loader import Problem
 from bot.playbooks.marked_yaml import Mark, parse_marked
 from bot.playbooks.schema import Playbook
+from bot.regions import REGION_NAMES, region_code
 
 Where = Callable[..., str]  # a config key path → "file:line:col"
 

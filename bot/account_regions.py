@@ -7,8 +7,8 @@ there (an empty list: any region). ``bot.account_checks`` applies this to routes
 
 from __future__ import annotations
 
-from bot.alarms.regions import region_code
 from bot.config import AwsAccount
+from bot.regions import region_code
 
 
 def outside_regions(account: AwsAccount, region: str) -> str | None:

@@ -31,7 +31,7 @@ from bot.alarms import reading as r
 from bot.alarms.envelope import MalformedMessage, SnsEnvelope
 from bot.alarms.metric_summary import Query, describe_metric
 from bot.alarms.model import Alarm, AlarmSource
-from bot.alarms.regions import account_from_arn, region_code, region_from_arn
+from bot.regions import account_from_arn, region_code, region_from_arn
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from bot.alarms.model import Alarm, AlarmSource
-from bot.alarms.regions import region_code
 from bot.config import Route, RouteMatch
+from bot.regions import region_code
 
 DEFAULT_PLAYBOOK = "alarm-default"
 HEALTH_PLAYBOOK = "health"

@@ -8,7 +8,7 @@ from pathlib import Path
 import botocore
 import pytest
 
-from bot.alarms.regions import REGION_NAMES, account_from_arn, region_code, region_from_arn
+from bot.regions import REGION_NAMES, account_from_arn, region_code, region_from_arn
 
 
 @pytest.mark.parametrize(
