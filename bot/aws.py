@@ -11,7 +11,6 @@ LookupEvents: 2/s). Calls are bounded: connect and read timeouts from ``Timings`
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -29,6 +28,7 @@ from botocore.session import get_session
 
 from bot.account_regions import outside_regions
 from bot.aws_deadline import BudgetHooks, CallAbandoned, CallBudget, NotApiReply
+from bot.aws_errors import describe_client_error, iam_action
 from bot.aws_pool import CallPool
 from bot.config import AwsAccount, AwsSettings
 from bot.errors import NO_CREDENTIALS, StepError
@@ -38,60 +38,6 @@ T = TypeVar("T")
 
 # Requests per second that AWS documents as a hard per-account, per-region limit.
 RATE_LIMITS: Mapping[tuple[str, str], float] = {("cloudtrail", "lookup_events"): 2.0}
-
-# Services whose IAM action prefix is not their boto3 name.
-_IAM_PREFIX = {
-    "elbv2": "elasticloadbalancing",
-    "elb": "elasticloadbalancing",
-    "service-quotas": "servicequotas",
-    "stepfunctions": "states",
-}
-
-_ACCESS_DENIED = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "UnauthorizedAccess",
-    "AuthorizationError",
-}
-_PRINCIPAL = re.compile(r"User: (arn:aws[\w-]*:[^ ]+)")
-
-# Operations authorised by an IAM action of another name.
-_IAM_ACTION = {("budgets", "describe_budgets"): "budgets:ViewBudget"}
-
-
-def iam_action(service: str, method: str, operation: str | None = None) -> str:
-    """``("elbv2", "describe_target_health")`` → ``elasticloadbalancing:DescribeTargetHealth``.
-
-    ``operation`` is the API's own spelling (``DescribeDBInstances``) when the caller knows it.
-    """
-    special = _IAM_ACTION.get((service, method))
-    if special:
-        return special
-    prefix = _IAM_PREFIX.get(service, service)
-    name = operation or "".join(part.capitalize() for part in method.split("_"))
-    return f"{prefix}:{name}"
-
-
-def describe_client_error(
-    exc: ClientError, service: str, method: str, operation: str | None = None
-) -> str:
-    """A sentence an engineer can act on, naming the IAM action and principal when denied."""
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", "Unknown"))
-    message = str(error.get("Message", "")).strip()
-    action = iam_action(service, method, operation or exc.operation_name)
-    if code in _ACCESS_DENIED or "not authorized" in message:
-        found = _PRINCIPAL.search(message)
-        who = found.group(1) if found else "the bot's role"
-        return (
-            f"Access denied: {who} may not call `{action}`. "
-            f"Add `{action}` to its IAM policy (`triagebot iam-policy` prints the whole policy)."
-        )
-    if "<html" in message.lower() or len(message) > 500:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", code)
-        message = f"the endpoint answered HTTP {status} with a page instead of an AWS error"
-    return f"`{action}` failed: {code}: {message}" if message else f"`{action}` failed: {code}"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.aws import AwsClients, describe_client_error
+from bot.aws import AwsClients
+from bot.aws_errors import describe_client_error
 from bot.health import StoreCheck
 from bot.ingress.sqs import SqsPoller, queue_region
 from bot.metrics import Metrics

@@ -6,19 +6,11 @@ import time
 import boto3
 import pytest
 
-from bot.aws import AwsClients, CallStats, RateLimiter, iam_action
+from bot.aws import AwsClients, CallStats, RateLimiter
 from bot.config import AwsAccount, AwsSettings
 from bot.errors import StepError
 from tests.support.aws_hooks import AwsFault, fake_operation
 from tests.support.aws_proxy import SlowAws
-
-
-def test_iam_action_names() -> None:
-    assert (
-        iam_action("elbv2", "describe_target_health") == "elasticloadbalancing:DescribeTargetHealth"
-    )
-    assert iam_action("cloudtrail", "lookup_events") == "cloudtrail:LookupEvents"
-    assert iam_action("service-quotas", "get_service_quota") == "servicequotas:GetServiceQuota"
 
 
 async def test_throttled_call_is_retried_and_the_attempts_counted(slow_aws: SlowAws) -> None:
