@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,16 +31,14 @@ from bot.playbooks.templating import (
     render_value,
 )
 from bot.results import RunResult, Status, StepOutput, StepResult
+from bot.run_updates import OnUpdate, RunUpdates
+from bot.step_needs import failed_needs, never_met, skipped_because
 from bot.steps.base import StepContext, StepParams, StepType
 from bot.steps.registry import Registry, UnknownStep
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-OnUpdate = Callable[[RunResult], Awaitable[None]]
-
-# After the last step, how long the run waits for a pending ``on_update`` to go out.
-UPDATE_FLUSH_S = 5.0
 
 
 class Executor:
@@ -69,10 +67,9 @@ class Executor:
     ) -> RunResult:
         """Run ``playbook`` with already-resolved ``params``; return the finished RunResult.
 
-        ``on_update`` receives a snapshot whenever steps start or finish. Snapshots go out one
-        at a time, in order, on their own task, so a slow Slack update never holds up a step;
-        changes that happen while one is being delivered are coalesced into the next snapshot.
-        The final, finished result is the return value (not passed to ``on_update``).
+        ``on_update`` receives a snapshot whenever steps start or finish (``bot.run_updates``:
+        one at a time, in order, never holding up a step). The final, finished result is the
+        return value (not passed to ``on_update``).
         """
         state = _Run(
             executor=self,
@@ -108,7 +105,6 @@ class _Run:
         self.alarm = alarm
         self.requested_by = requested_by
         self.run_id = run_id
-        self.on_update = on_update
         self.started_at = self.clock()
         self.results: dict[str, StepResult] = {
             spec.id: StepResult(step_id=spec.id, uses=spec.uses, status=Status.PENDING)
@@ -117,15 +113,17 @@ class _Run:
         self.done: dict[str, asyncio.Event] = {spec.id: asyncio.Event() for spec in playbook.steps}
         self.started: dict[str, float] = {}  # perf_counter when each step began running
         self.stats: dict[str, CallStats] = {}
-        self.changed = asyncio.Event()  # set when a snapshot is due
-        self.version = 0  # bumped on every step state change ...
-        self.delivered = 0  # ... and the version the last on_update saw
-        self.stopping = False
+        self.updates = (
+            RunUpdates(on_update, self.snapshot, {"run_id": run_id, "playbook": playbook.name})
+            if on_update
+            else None
+        )
 
     # -- the run ------------------------------------------------------------------------------
 
     async def execute(self) -> RunResult:
-        notifier = asyncio.create_task(self._notify_loop()) if self.on_update else None
+        if self.updates is not None:
+            self.updates.start()
         with self.aws.deadline(self.playbook.timeout.total_seconds()):  # the steps inherit it
             tasks = [
                 asyncio.create_task(self._step(spec), name=f"{self.run_id}:{spec.id}")
@@ -137,11 +135,13 @@ class _Run:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             self._deadline_passed()
-            if notifier is not None:
-                await self._flush(notifier)
+            if self.updates is not None:
+                await self.updates.flush()
         finally:
-            for task in [*tasks, *([notifier] if notifier else [])]:
+            for task in tasks:
                 task.cancel()
+            if self.updates is not None:
+                self.updates.cancel()
         return self.snapshot(finished_at=self.clock())
 
     def _deadline_passed(self) -> None:
@@ -180,19 +180,17 @@ class _Run:
 
     async def _step(self, spec: StepSpec) -> None:
         """Wait for ``needs``, then prepare and run the step; always ends in ``_finish``."""
-        blocked = self._blocked(spec)
-        if blocked is not None:
-            self._finish(spec.id, blocked)
+        never = never_met(self.playbook, spec)
+        if never is not None:
+            self._finish(spec.id, _plain(spec, Status.ERROR, never))
             return
         for need in spec.needs:
             await self.done[need].wait()
-        failed = [
-            need
-            for need in spec.needs
-            if self.results[need].status in (Status.ERROR, Status.TIMEOUT, Status.SKIPPED)
-        ]
+        failed = failed_needs(spec, self.results)
         if failed:
-            self._finish(spec.id, _plain(spec, Status.SKIPPED, self._skip_reason(failed)))
+            self._finish(
+                spec.id, _plain(spec, Status.SKIPPED, skipped_because(failed, self.results))
+            )
             return
         stats = CallStats()
         try:
@@ -218,28 +216,6 @@ class _Run:
                 retries=stats.retries,
             ),
         )
-
-    def _skip_reason(self, failed: list[str]) -> str:
-        """``skipped: needs `x`, which failed`` (or ``which was skipped``)."""
-        names = ", ".join(f"`{need}`" for need in failed)
-        skipped = [self.results[need].status is Status.SKIPPED for need in failed]
-        if all(skipped):
-            what = "which was skipped" if len(failed) == 1 else "which were skipped"
-        elif any(skipped):
-            what = "which failed or were skipped"
-        else:
-            what = "which failed"
-        return f"skipped: needs {names}, {what}"
-
-    def _blocked(self, spec: StepSpec) -> StepResult | None:
-        """An error result when the step's ``needs`` can never be met."""
-        for need in spec.needs:
-            if need not in self.done:
-                summary = f"needs `{need}`, which is not a step in this playbook"
-                return _plain(spec, Status.ERROR, summary)
-        if _in_cycle(self.playbook, spec.id):
-            return _plain(spec, Status.ERROR, "its `needs` form a cycle, so it can never start")
-        return None
 
     def _prepare(
         self, spec: StepSpec, stats: CallStats
@@ -318,8 +294,8 @@ class _Run:
 
     def _set(self, step_id: str, result: StepResult) -> None:
         self.results[step_id] = result
-        self.version += 1
-        self.changed.set()
+        if self.updates is not None:
+            self.updates.changed()
 
     def _finish(self, step_id: str, result: StepResult) -> None:
         self._set(step_id, result)
@@ -337,40 +313,6 @@ class _Run:
                 "duration_s": round(result.duration_s, 3),
             },
         )
-
-    async def _notify_loop(self) -> None:
-        """Deliver snapshots one at a time; changes made meanwhile go out in the next one."""
-        assert self.on_update is not None
-        while True:
-            if self.version == self.delivered:
-                if self.stopping:
-                    return
-                self.changed.clear()
-                await self.changed.wait()
-                continue
-            version = self.version
-            try:
-                await self.on_update(self.snapshot())
-            except Exception:
-                logger.exception(
-                    "on_update failed",
-                    extra={"run_id": self.run_id, "playbook": self.playbook.name},
-                )
-            self.delivered = version
-
-    async def _flush(self, notifier: asyncio.Task[None]) -> None:
-        """Let the last pending update go out (waiting at most UPDATE_FLUSH_S), then stop."""
-        self.stopping = True
-        self.changed.set()
-        done, _ = await asyncio.wait([notifier], timeout=UPDATE_FLUSH_S)
-        if not done:
-            logger.warning(
-                "on_update still busy %.0fs after the run; dropping the last update",
-                UPDATE_FLUSH_S,
-                extra={"run_id": self.run_id, "playbook": self.playbook.name},
-            )
-            notifier.cancel()
-            await asyncio.gather(notifier, return_exceptions=True)
 
 
 def _plain(spec: StepSpec, status: Status, summary: str) -> StepResult:
@@ -427,19 +369,3 @@ def _say(value: timedelta) -> str:
     if seconds >= 60 or seconds == int(seconds):
         return format_duration(value)
     return f"{seconds:g}s"
-
-
-def _in_cycle(playbook: Playbook, start: str) -> bool:
-    """Whether ``start`` can reach itself through ``needs``."""
-    needs = {spec.id: spec.needs for spec in playbook.steps}
-    seen: set[str] = set()
-    stack = list(needs.get(start, ()))
-    while stack:
-        current = stack.pop()
-        if current == start:
-            return True
-        if current in seen:
-            continue
-        seen.add(current)
-        stack.extend(needs.get(current, ()))
-    return False
