@@ -1,7 +1,7 @@
 """The chart in an incident's thread: the alarm's own metric over the last 3 hours, with its
 threshold drawn in, so the thread shows at a glance what the alarm saw.
 
-Data comes from CloudWatch GetMetricData through ``AwsClients``; drawing uses matplotlib's Agg
+Data comes from CloudWatch GetMetricData (``bot.metric_data``); drawing uses matplotlib's Agg
 canvas on a ``Figure`` of its own (never pyplot's global state).
 """
 
@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from bot.alarms.model import Alarm
 from bot.aws import AwsClients
+from bot.metric_data import MetricQuery, get_metric_data
 
 LOOKBACK = timedelta(hours=3)
 DEFAULT_PERIOD_S = 60
@@ -44,36 +45,22 @@ async def fetch_alarm_metric(
     if not has_single_metric(alarm):
         return None
     statistic = alarm.statistic or "Average"
-    response = await aws.call(
-        "cloudwatch",
-        "get_metric_data",
+    query = MetricQuery(
+        key="alarm",
+        namespace=alarm.namespace,
+        metric=alarm.metric_name,
+        dimensions=alarm.dimensions,
+        stat=statistic,
+    )
+    answer = await get_metric_data(
+        aws,
         aws.target(alarm.region or None),
-        MetricDataQueries=[
-            {
-                "Id": "alarm",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": alarm.namespace,
-                        "MetricName": alarm.metric_name,
-                        "Dimensions": [
-                            {"Name": k, "Value": v} for k, v in alarm.dimensions.items()
-                        ],
-                    },
-                    "Period": alarm.period_s or DEFAULT_PERIOD_S,
-                    "Stat": statistic,
-                },
-                "ReturnData": True,
-            }
-        ],
-        StartTime=now - lookback,
-        EndTime=now,
-        ScanBy="TimestampAscending",
+        [query],
+        start=now - lookback,
+        end=now,
+        period_s=alarm.period_s or DEFAULT_PERIOD_S,
     )
-    points = sorted(
-        (ts.astimezone(UTC), float(value))
-        for result in response.get("MetricDataResults", [])
-        for ts, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
-    )
+    points = answer[query.key]
     if not points:
         return None
     return MetricPoints(

@@ -10,10 +10,11 @@ from pydantic import Field
 
 from bot.durations import Duration, format_duration
 from bot.errors import StepError
+from bot.metric_data import MetricQuery
 from bot.results import Status, StepOutput
 from bot.steps.base import StepContext, StepParams, step
 from bot.steps.ecs_report import ServiceReport
-from bot.steps.metric_data import MetricQuery, fetch_series, peak, period_for
+from bot.steps.metric_data import fetch_series, peak, period_for
 from bot.steps.support import required
 
 _DESCRIBE_TASKS_MAX = 100  # DescribeTasks takes at most 100 tasks per request

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from bot.durations import Duration, format_duration
 from bot.errors import StepError
+from bot.metric_data import MetricQuery
 from bot.results import (
     Change,
     Evidence,
@@ -24,7 +25,7 @@ from bot.results import (
     Table,
 )
 from bot.steps.base import StepContext, StepParams, step
-from bot.steps.metric_data import MetricQuery, fetch_series, peak, period_for
+from bot.steps.metric_data import fetch_series, peak, period_for
 from bot.steps.support import required
 
 MEMORY_WARN = 0.9  # share of the configured memory

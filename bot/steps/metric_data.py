@@ -1,29 +1,16 @@
-"""CloudWatch GetMetricData for steps: a few metrics of one resource, as chartable series."""
+"""Metrics for steps: a few metrics of one resource, as chartable series (``bot.metric_data``)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from bot.metric_data import MetricQuery, get_metric_data
 from bot.results import Series
 from bot.steps.base import StepContext
 
 MAX_POINTS = 360  # per series: enough for a chart, small enough for one request
-
-
-@dataclass(frozen=True)
-class MetricQuery:
-    """One metric statistic to fetch; ``key`` names it in the result."""
-
-    key: str
-    namespace: str
-    metric: str
-    dimensions: Mapping[str, str]
-    stat: str
-    label: str = ""
-    unit: str = ""
 
 
 def period_for(lookback: timedelta, minimum_s: int = 60) -> int:
@@ -40,51 +27,19 @@ async def fetch_series(
     end: datetime,
     period_s: int,
 ) -> dict[str, Series]:
-    """Each query's datapoints between ``start`` and ``end``, oldest first, keyed by its key."""
-    if not queries:
-        return {}
-    request = [
-        {
-            "Id": f"m{index}",
-            "Label": query.label or query.metric,
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": query.namespace,
-                    "MetricName": query.metric,
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in query.dimensions.items()],
-                },
-                "Period": period_s,
-                "Stat": query.stat,
-            },
-        }
-        for index, query in enumerate(queries)
-    ]
-    pages = await ctx.paginate(
-        "cloudwatch",
-        "get_metric_data",
-        max_pages=5,
-        MetricDataQueries=request,
-        StartTime=start,
-        EndTime=end,
-        ScanBy="TimestampAscending",
+    """Each query's datapoints between ``start`` and ``end`` as a series, keyed by its key."""
+    points = await get_metric_data(
+        ctx.aws, ctx.target, queries, start=start, end=end, period_s=period_s, stats=ctx.stats
     )
-    points: dict[str, list[tuple[datetime, float]]] = {f"m{i}": [] for i in range(len(queries))}
-    for page in pages:
-        for result in page.get("MetricDataResults", []):
-            pairs = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
-            points.setdefault(result["Id"], []).extend(
-                (ts, float(v)) for ts, v in pairs if v is not None
-            )
-    series: dict[str, Series] = {}
-    for index, query in enumerate(queries):
-        ordered = sorted(points[f"m{index}"])
-        series[query.key] = Series(
+    return {
+        query.key: Series(
             label=query.label or query.metric,
-            timestamps=tuple(ts for ts, _ in ordered),
-            values=tuple(v for _, v in ordered),
+            timestamps=tuple(ts for ts, _ in points[query.key]),
+            values=tuple(value for _, value in points[query.key]),
             unit=query.unit,
         )
-    return series
+        for query in queries
+    }
 
 
 def latest(series: Series) -> float | None:

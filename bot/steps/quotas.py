@@ -10,9 +10,10 @@ from pydantic import Field, model_validator
 
 from bot.durations import Duration, format_duration
 from bot.errors import StepError, did_you_mean
+from bot.metric_data import MetricQuery
 from bot.results import Finding, Severity, Status, StepOutput
 from bot.steps.base import StepContext, StepParams, step
-from bot.steps.metric_data import MetricQuery, fetch_series, latest, peak
+from bot.steps.metric_data import fetch_series, latest, peak
 
 
 class ServiceQuotaParams(StepParams):

@@ -8,9 +8,10 @@ from typing import Any
 from pydantic import Field
 
 from bot.durations import Duration, format_duration
+from bot.metric_data import MetricQuery
 from bot.results import Finding, Severity, Status, StepOutput, Table
 from bot.steps.base import StepContext, StepParams, step
-from bot.steps.metric_data import MetricQuery, fetch_series, latest, peak, period_for
+from bot.steps.metric_data import fetch_series, latest, peak, period_for
 from bot.steps.support import required
 
 GIB = 1024**3
