@@ -8,10 +8,18 @@ from typing import Any
 from pydantic import Field
 
 from bot.durations import Duration, format_duration
-from bot.errors import StepError
 from bot.results import Change, Evidence, Finding, Severity, Status, StepOutput, Symptom, Table
 from bot.steps.base import StepContext, StepParams, step
+from bot.steps.lookup import ResourceKind, describe_one
 from bot.steps.support import required
+
+_GROUP = ResourceKind(
+    "Auto Scaling group",
+    "autoscaling",
+    "describe_auto_scaling_groups",
+    by_name="AutoScalingGroupNames",
+    listed="AutoScalingGroups",
+)
 
 
 class GroupParams(StepParams):
@@ -54,13 +62,8 @@ async def group(ctx: StepContext, params: GroupParams) -> StepOutput:
             lookback: 6h
     """
     name = required(params.group, ctx, "AutoScalingGroupName", "Auto Scaling group", "group")
-    found = await ctx.call(
-        "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[name]
-    )
-    groups = found.get("AutoScalingGroups", [])
-    if not groups:
-        raise StepError(f"There is no Auto Scaling group `{name}` in {ctx.target.region}.")
-    asg = groups[0]
+    asg = await describe_one(ctx, _GROUP, name)
+    name = asg["AutoScalingGroupName"]
     pages = await ctx.paginate(
         "autoscaling",
         "describe_scaling_activities",

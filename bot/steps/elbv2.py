@@ -12,10 +12,8 @@ from pydantic import Field
 from bot.errors import StepError
 from bot.results import Finding, Severity, Status, StepOutput, Symptom, Table
 from bot.steps.base import StepContext, StepParams, step
+from bot.steps.lookup import ResourceKind, describe_one
 
-# The forms CloudWatch alarm dimensions carry: app/NAME/ID (net/, gwy/) and targetgroup/NAME/ID.
-_LB_DIMENSION = re.compile(r"^(?:app|net|gwy)/([^/]+)/[0-9a-f]+$")
-_TG_DIMENSION = re.compile(r"^targetgroup/([^/]+)/[0-9a-f]+$")
 _BAD_STATES = frozenset({"unhealthy", "unavailable"})
 _MAX_FINDINGS = 20
 _CODES = re.compile(r"codes: \[([^\]]+)\]")
@@ -26,6 +24,29 @@ _REASON_WORDS = {
     "Elb.InternalError": "(an ELB internal error)",
 }
 HEALTH_SERVICE = "ELASTICLOADBALANCING"
+# Alarm dimensions name them app/NAME/ID (net/, gwy/) and targetgroup/NAME/ID.
+_LOAD_BALANCER = ResourceKind(
+    "load balancer",
+    "elbv2",
+    "describe_load_balancers",
+    by_name="Names",
+    by_arn="LoadBalancerArns",
+    listed="LoadBalancers",
+    dimension_path=True,
+    missing=frozenset({"LoadBalancerNotFound", "ValidationError"}),
+    hint="give its name, its ARN, or app/NAME/ID as in the alarm's LoadBalancer dimension",
+)
+_TARGET_GROUP = ResourceKind(
+    "target group",
+    "elbv2",
+    "describe_target_groups",
+    by_name="Names",
+    by_arn="TargetGroupArns",
+    listed="TargetGroups",
+    dimension_path=True,
+    missing=frozenset({"TargetGroupNotFound", "ValidationError"}),
+    hint="give its name or its ARN",
+)
 
 
 class TargetHealthParams(StepParams):
@@ -71,7 +92,7 @@ async def target_health(ctx: StepContext, params: TargetHealthParams) -> StepOut
         lb_name, groups = await _groups_of_load_balancer(ctx, load_balancer)
         scope = f"load balancer `{lb_name}`"
     else:
-        groups = await _target_group(ctx, target_group or "")
+        groups = [await describe_one(ctx, _TARGET_GROUP, target_group or "")]
         scope = f"target group `{groups[0]['TargetGroupName']}`"
     if not groups:
         return StepOutput(
@@ -164,22 +185,7 @@ def _choose(ctx: StepContext, params: TargetHealthParams) -> tuple[str | None, s
 async def _groups_of_load_balancer(
     ctx: StepContext, given: str
 ) -> tuple[str, list[dict[str, Any]]]:
-    if given.startswith("arn:"):
-        lookup: dict[str, Any] = {"LoadBalancerArns": [given]}
-    else:
-        match = _LB_DIMENSION.match(given)
-        lookup = {"Names": [match.group(1) if match else given]}
-    try:
-        found = await ctx.call("elbv2", "describe_load_balancers", **lookup)
-    except StepError as exc:
-        if exc.aws_code in ("LoadBalancerNotFound", "ValidationError"):
-            raise StepError(
-                f"There is no load balancer `{given}` in {ctx.target.region} "
-                "(give its name, its ARN, or app/NAME/ID as in the alarm's LoadBalancer "
-                "dimension)."
-            ) from exc
-        raise
-    balancer = found["LoadBalancers"][0]
+    balancer = await describe_one(ctx, _LOAD_BALANCER, given)
     try:
         pages = await ctx.paginate(
             "elbv2", "describe_target_groups", LoadBalancerArn=balancer["LoadBalancerArn"]
@@ -189,25 +195,6 @@ async def _groups_of_load_balancer(
             raise
         pages = []
     return balancer["LoadBalancerName"], [g for p in pages for g in p.get("TargetGroups", [])]
-
-
-async def _target_group(ctx: StepContext, given: str) -> list[dict[str, Any]]:
-    if given.startswith("arn:"):
-        lookup: dict[str, Any] = {"TargetGroupArns": [given]}
-    else:
-        match = _TG_DIMENSION.match(given)
-        lookup = {"Names": [match.group(1) if match else given]}
-    try:
-        found = await ctx.call("elbv2", "describe_target_groups", **lookup)
-    except StepError as exc:
-        if exc.aws_code in ("TargetGroupNotFound", "ValidationError"):
-            raise StepError(
-                f"There is no target group `{given}` in {ctx.target.region} "
-                "(give its name or its ARN)."
-            ) from exc
-        raise
-    groups: list[dict[str, Any]] = found["TargetGroups"][:1]
-    return groups
 
 
 def _target(group: str, description: dict[str, Any]) -> dict[str, str]:

@@ -25,12 +25,22 @@ from bot.results import (
     Table,
 )
 from bot.steps.base import StepContext, StepParams, step
+from bot.steps.lookup import ResourceKind, describe_one
 from bot.steps.metric_data import fetch_series, peak, period_for
 from bot.steps.support import required
 
 MEMORY_WARN = 0.9  # share of the configured memory
 _REPORT = re.compile(r"Memory Size: (\d+) MB\s+Max Memory Used: (\d+) MB")
 _TIMEOUT = "Task timed out"
+_FUNCTION = ResourceKind(
+    "Lambda function",
+    "lambda",
+    "get_function_configuration",
+    by_name="FunctionName",
+    by_arn="FunctionName",
+    many=False,
+    missing=frozenset({"ResourceNotFoundException"}),
+)
 
 
 class FunctionParams(StepParams):
@@ -84,7 +94,7 @@ async def function(ctx: StepContext, params: FunctionParams) -> StepOutput:
             lookback: 1h
     """
     name = required(params.function_name, ctx, "FunctionName", "Lambda function", "function_name")
-    config = await ctx.call("lambda", "get_function_configuration", FunctionName=name)
+    config = await describe_one(ctx, _FUNCTION, name)
     name = config["FunctionName"]
     start = ctx.now - params.lookback
     period = period_for(params.lookback)

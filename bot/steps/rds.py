@@ -11,10 +11,21 @@ from bot.durations import Duration, format_duration
 from bot.metric_data import MetricQuery
 from bot.results import Finding, Severity, Status, StepOutput, Table
 from bot.steps.base import StepContext, StepParams, step
+from bot.steps.lookup import ResourceKind, describe_one
 from bot.steps.metric_data import fetch_series, latest, peak, period_for
 from bot.steps.support import required
 
 GIB = 1024**3
+_INSTANCE = ResourceKind(
+    "DB instance",
+    "rds",
+    "describe_db_instances",
+    by_name="DBInstanceIdentifier",
+    by_arn="DBInstanceIdentifier",
+    listed="DBInstances",
+    many=False,
+    missing=frozenset({"DBInstanceNotFound"}),
+)
 
 
 class InstanceParams(StepParams):
@@ -64,8 +75,8 @@ async def instance(ctx: StepContext, params: InstanceParams) -> StepOutput:
             lookback: 3h
     """
     name = required(params.db_instance, ctx, "DBInstanceIdentifier", "DB instance", "db_instance")
-    found = await ctx.call("rds", "describe_db_instances", DBInstanceIdentifier=name)
-    db = found["DBInstances"][0]
+    db = await describe_one(ctx, _INSTANCE, name)
+    name = db["DBInstanceIdentifier"]
     start = ctx.now - params.lookback
     pages = await ctx.paginate(
         "rds",

@@ -99,6 +99,18 @@ async def test_group_defaults_to_the_alarm_dimension(session: boto3.Session) -> 
     assert "No scaling activity in the last 6h" in out.summary
 
 
+async def test_group_by_its_arn_reads_as_its_name(session: boto3.Session) -> None:
+    make_group(session, name="api-asg", desired=1)
+    arn = session.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"][0][
+        "AutoScalingGroupARN"
+    ]
+
+    out = await run(group, context(session), group=arn)
+
+    assert out.data["name"] == "api-asg"
+    assert out.summary.startswith("`api-asg`: 1 in service")
+
+
 async def test_unknown_group_names_what_was_looked_for(session: boto3.Session) -> None:
     with pytest.raises(StepError, match="no Auto Scaling group `nope` in us-east-1"):
         await run(group, context(session), group="nope")

@@ -147,7 +147,7 @@ async def test_function_defaults_to_the_alarm_dimension(session: boto3.Session) 
 
 
 async def test_unknown_function_is_a_step_error(session: boto3.Session) -> None:
-    with pytest.raises(StepError, match=r"ResourceNotFoundException.*nope"):
+    with pytest.raises(StepError, match="There is no Lambda function `nope` in us-east-1"):
         await run(function, context(session), function_name="nope")
 
 

@@ -124,8 +124,17 @@ async def test_db_defaults_to_the_alarm_dimension(session: boto3.Session) -> Non
     assert out.data["cpu_percent"] is None  # no datapoints yet: nothing invented
 
 
+async def test_db_by_its_arn_reads_as_its_identifier(session: boto3.Session) -> None:
+    create_db(session, "billing-db")
+    arn = session.client("rds").describe_db_instances()["DBInstances"][0]["DBInstanceArn"]
+
+    out = await run(instance, context(session), db_instance=arn)
+
+    assert out.data["db_instance"] == "billing-db"
+
+
 async def test_unknown_instance_is_a_step_error(session: boto3.Session) -> None:
-    with pytest.raises(StepError, match=r"DBInstanceNotFound.*nope"):
+    with pytest.raises(StepError, match="There is no DB instance `nope` in us-east-1"):
         await run(instance, context(session), db_instance="nope")
 
 
