@@ -9,8 +9,8 @@ import pytest
 from bot.errors import StepError
 from bot.results import Status
 from bot.steps.autoscaling import group
-from tests.steps.stepctx import DENIED, alarm_on, context, run
-from tests.support.aws_hooks import AwsFault, fake_operation, load_fixture
+from tests.steps.stepctx import alarm_on, context, run
+from tests.support.aws_hooks import fake_operation, load_fixture
 
 # The failed Spot launch in the AWS CLI example happened at 2021-01-13T20:47:30Z.
 NOW = datetime(2021, 1, 13, 21, 0, tzinfo=UTC)
@@ -119,17 +119,3 @@ async def test_unknown_group_names_what_was_looked_for(session: boto3.Session) -
 async def test_no_group_and_no_alarm_says_how_to_give_one(session: boto3.Session) -> None:
     with pytest.raises(StepError, match="set `group`"):
         await run(group, context(session))
-
-
-async def test_access_denied_names_the_action_and_principal(session: boto3.Session) -> None:
-    action = "autoscaling:DescribeAutoScalingGroups"
-    fake_operation(
-        session,
-        "autoscaling",
-        "DescribeAutoScalingGroups",
-        AwsFault("AccessDenied", DENIED.format(action=action), 403),
-    )
-    with pytest.raises(StepError) as raised:
-        await run(group, context(session), group="web-asg")
-    assert "arn:aws:sts::123456789012:assumed-role/triage/bot" in raised.value.user_message
-    assert f"`{action}`" in raised.value.user_message

@@ -10,8 +10,8 @@ import pytest
 from bot.errors import StepError
 from bot.results import Severity, Status
 from bot.steps.cloudformation import stack_events, troubled
-from tests.steps.stepctx import DENIED, context, run
-from tests.support.aws_hooks import AwsFault, fake_operation
+from tests.steps.stepctx import context, run
+from tests.support.aws_hooks import fake_operation
 
 QUEUE = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q"}}}}
 
@@ -143,17 +143,3 @@ def test_troubled_statuses() -> None:
 async def test_unknown_stack_is_a_step_error(session: boto3.Session) -> None:
     with pytest.raises(StepError, match="nope"):
         await run(stack_events, context(session), stack="nope")
-
-
-async def test_access_denied_names_the_action_and_principal(session: boto3.Session) -> None:
-    action = "cloudformation:ListStacks"
-    fake_operation(
-        session,
-        "cloudformation",
-        "ListStacks",
-        AwsFault("AccessDenied", DENIED.format(action=action), 403),
-    )
-    with pytest.raises(StepError) as raised:
-        await run(stack_events, context(session))
-    assert "arn:aws:sts::123456789012:assumed-role/triage/bot" in raised.value.user_message
-    assert f"`{action}`" in raised.value.user_message

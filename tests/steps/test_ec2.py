@@ -7,8 +7,8 @@ from pydantic import ValidationError
 from bot.errors import StepError
 from bot.results import Severity, Status
 from bot.steps.ec2 import instance_status
-from tests.steps.stepctx import DENIED, alarm_on, context, run
-from tests.support.aws_hooks import AwsFault, fake_operation
+from tests.steps.stepctx import alarm_on, context, run
+from tests.support.aws_hooks import fake_operation
 
 
 def launch(session: boto3.Session, count: int, service: str = "checkout") -> list[str]:
@@ -131,17 +131,3 @@ async def test_unknown_instance_id_is_a_step_error(session: boto3.Session) -> No
 def test_ids_and_tags_together_are_rejected() -> None:
     with pytest.raises(ValidationError, match="either instance_ids or tags"):
         instance_status.params.model_validate({"instance_ids": ["i-1"], "tags": {"a": "b"}})
-
-
-async def test_access_denied_names_the_action_and_principal(session: boto3.Session) -> None:
-    action = "ec2:DescribeInstanceStatus"
-    fake_operation(
-        session,
-        "ec2",
-        "DescribeInstanceStatus",
-        AwsFault("UnauthorizedOperation", DENIED.format(action=action), 403),
-    )
-    with pytest.raises(StepError) as raised:
-        await run(instance_status, context(session), instance_ids=["i-1234567890abcdef0"])
-    assert "arn:aws:sts::123456789012:assumed-role/triage/bot" in raised.value.user_message
-    assert f"`{action}`" in raised.value.user_message

@@ -16,7 +16,7 @@ from bot.errors import StepError
 from bot.results import Severity, Status, StepOutput
 from bot.steps.base import StepContext, Target
 from bot.steps.elbv2 import target_health
-from tests.support.aws_hooks import AwsFault, fake_operation, load_fixture
+from tests.support.aws_hooks import fake_operation, load_fixture
 
 
 @dataclass(frozen=True)
@@ -228,22 +228,3 @@ async def test_exactly_one_of_load_balancer_or_target_group(session: boto3.Sessi
         await _run(session, load_balancer="web", target_group="web-tg")
     with pytest.raises(StepError, match="needs `load_balancer`"):
         await _run(session, load_balancer="")
-
-
-async def test_access_denied(session: boto3.Session) -> None:
-    fake_operation(
-        session,
-        "elbv2",
-        "DescribeLoadBalancers",
-        AwsFault(
-            "AccessDenied",
-            "User: arn:aws:sts::123456789012:assumed-role/triage/bot is not authorized to "
-            "perform: elasticloadbalancing:DescribeLoadBalancers",
-        ),
-    )
-
-    with pytest.raises(StepError) as caught:
-        await _run(session, load_balancer="web")
-
-    assert "elasticloadbalancing:DescribeLoadBalancers" in caught.value.user_message
-    assert "assumed-role/triage/bot" in caught.value.user_message

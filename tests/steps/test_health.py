@@ -6,11 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-import pytest
 
 from bot.aws import AwsClients
 from bot.config import AwsSettings
-from bot.errors import StepError
 from bot.results import Severity, Status, StepOutput
 from bot.steps.base import StepContext, Target
 from bot.steps.health import STEPS, health_events
@@ -150,26 +148,6 @@ async def test_without_a_support_plan_the_step_says_so(session: boto3.Session) -
     assert "support plan" in out.summary
     assert "Business, Enterprise On-Ramp or Enterprise support plan" in out.findings[0].text
     assert "Personal Health Dashboard" in out.findings[0].text
-
-
-async def test_access_denied_names_the_action_and_principal(session: boto3.Session) -> None:
-    fake_operation(
-        session,
-        "health",
-        "DescribeEvents",
-        AwsFault(
-            "AccessDeniedException",
-            "User: arn:aws:sts::123456789012:assumed-role/triage/bot is not authorized to "
-            "perform: health:DescribeEvents",
-        ),
-    )
-
-    with pytest.raises(StepError) as caught:
-        await _run(session)
-
-    message = caught.value.user_message
-    assert "health:DescribeEvents" in message
-    assert "arn:aws:sts::123456789012:assumed-role/triage/bot" in message
 
 
 def test_declares_its_permissions_and_example() -> None:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from bot.errors import StepError
 from bot.results import Status
 from bot.steps.iam import role_arn_for, simulate
-from tests.steps.stepctx import DENIED, context, run
+from tests.steps.stepctx import context, run
 from tests.support.aws_hooks import AwsFault, fake_operation
 
 ROLE = "arn:aws:iam::123456789012:role/service-role/checkout-api"
@@ -149,17 +149,3 @@ async def test_unknown_principal_is_a_step_error(session: boto3.Session) -> None
             principal_arn="arn:aws:iam::123456789012:role/nobody",
             actions=["s3:GetObject"],
         )
-
-
-async def test_access_denied_names_the_action_and_principal(session: boto3.Session) -> None:
-    action = "iam:SimulatePrincipalPolicy"
-    fake_operation(
-        session,
-        "iam",
-        "SimulatePrincipalPolicy",
-        AwsFault("AccessDenied", DENIED.format(action=action), 403),
-    )
-    with pytest.raises(StepError) as raised:
-        await run(simulate, context(session), principal_arn=ROLE, actions=["s3:GetObject"])
-    assert "arn:aws:sts::123456789012:assumed-role/triage/bot" in raised.value.user_message
-    assert f"`{action}`" in raised.value.user_message

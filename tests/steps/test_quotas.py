@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from bot.errors import StepError
 from bot.results import Severity, Status
 from bot.steps.quotas import service_quota
-from tests.steps.stepctx import DENIED, context, run
+from tests.steps.stepctx import context, run
 from tests.support.aws_hooks import AwsFault, fake_operation
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -153,17 +153,3 @@ async def test_unknown_quota_code_names_it(session: boto3.Session) -> None:
 def test_exactly_one_of_code_or_name() -> None:
     with pytest.raises(ValidationError, match="exactly one of quota_code or quota_name"):
         service_quota.params.model_validate({"service_code": "ec2"})
-
-
-async def test_access_denied_names_the_action_and_principal(session: boto3.Session) -> None:
-    action = "servicequotas:GetServiceQuota"
-    fake_operation(
-        session,
-        "service-quotas",
-        "GetServiceQuota",
-        AwsFault("AccessDeniedException", DENIED.format(action=action)),
-    )
-    with pytest.raises(StepError) as raised:
-        await run(service_quota, context(session), service_code="ec2", quota_code="L-1216C47A")
-    assert "arn:aws:sts::123456789012:assumed-role/triage/bot" in raised.value.user_message
-    assert f"`{action}`" in raised.value.user_message

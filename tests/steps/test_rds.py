@@ -9,8 +9,8 @@ import pytest
 from bot.errors import StepError
 from bot.results import Status
 from bot.steps.rds import instance
-from tests.steps.stepctx import DENIED, alarm_on, context, run
-from tests.support.aws_hooks import AwsFault, fake_operation
+from tests.steps.stepctx import alarm_on, context, run
+from tests.support.aws_hooks import fake_operation
 
 GIB = 1024**3
 NO_MAINTENANCE: dict[str, Any] = {"PendingMaintenanceActions": []}
@@ -136,17 +136,3 @@ async def test_db_by_its_arn_reads_as_its_identifier(session: boto3.Session) -> 
 async def test_unknown_instance_is_a_step_error(session: boto3.Session) -> None:
     with pytest.raises(StepError, match="There is no DB instance `nope` in us-east-1"):
         await run(instance, context(session), db_instance="nope")
-
-
-async def test_access_denied_names_the_action_and_principal(session: boto3.Session) -> None:
-    action = "rds:DescribeDBInstances"
-    fake_operation(
-        session,
-        "rds",
-        "DescribeDBInstances",
-        AwsFault("AccessDenied", DENIED.format(action=action), 403),
-    )
-    with pytest.raises(StepError) as raised:
-        await run(instance, context(session), db_instance="orders-db")
-    assert "arn:aws:sts::123456789012:assumed-role/triage/bot" in raised.value.user_message
-    assert "`rds:DescribeDBInstances`" in raised.value.user_message
