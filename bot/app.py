@@ -28,6 +28,7 @@ from bot.incidents.lifecycle import Incidents
 from bot.ingress.sns import CertificateStore, Fetch, SnsVerifier
 from bot.ingress.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
 from bot.ingress.sqs import SqsPoller
+from bot.leases import HeldLeases
 from bot.loading import load
 from bot.metrics import Metrics
 from bot.outbound.client import make_web_client
@@ -160,7 +161,7 @@ class TriageApp:
             "accepting": self.tasks.accepting,
             "runs_in_flight": self.tasks.in_flight,
             "playbooks": len(self.catalog),
-            **(self.backlog.latest.report() if self.backlog is not None else {}),
+            **(self.backlog.report() if self.backlog is not None else {}),
         }
 
 
@@ -215,6 +216,7 @@ def build_app(
         retry_every=timings.slack_backoff,
     )
     owner = default_owner()  # this replica, in its heartbeat and in the runs it journals
+    held = HeldLeases()  # the store leases and claims it holds now: /healthz, /metrics
     journal = RunJournal(store, owner)
     runs = SlackRuns(executor, store, views, metrics, clock=clock, journal=journal)
     incidents = Incidents(
@@ -228,6 +230,7 @@ def build_app(
         clock=clock,
         timings=timings,
         journal=journal,
+        held=held,
     )
     # A replica that dies holding alarm messages: the others see its heartbeat a lease old and
     # take them over at their next sweep, which comes at least every half lease.
@@ -241,6 +244,7 @@ def build_app(
         rerun=incidents.rerun,
         lease=timings.lease,
         clock=clock,
+        held=held,
     )
     inbox = AlarmInbox(
         store,
@@ -252,6 +256,7 @@ def build_app(
         lease=timings.inbox_lease,
         sweep_seconds=min(timings.inbox_sweep, timings.lease / 2).total_seconds(),
         holder_gone=heartbeat.is_gone,
+        held=held,
     )
     certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
     verifier = SnsVerifier(
@@ -284,6 +289,7 @@ def build_app(
             retry_after=timings.digest_retry_after,
             post_deadline=timings.digest_post_deadline,
             holder_gone=heartbeat.is_gone,
+            held=held,
         )
         if settings.digest is not None and loaded.digest is not None
         else None
@@ -320,6 +326,7 @@ def build_app(
         store,
         heartbeat,
         metrics,
+        held,
         queue=QueueReader(aws, sqs) if sqs is not None else None,
         store_check=monitor.store,
         interval=timings.backlog_interval,
