@@ -33,8 +33,8 @@ from bot.loading import load
 from bot.metrics import Metrics
 from bot.outbound.client import make_web_client
 from bot.outbound.live import LiveMessages
-from bot.outbound.pacing import ChannelPacer
-from bot.outbound.sender import SlackSender
+from bot.outbound.pacing import ChannelPacer, workspace_edits
+from bot.outbound.sender import DEFAULT_EDIT_BURST, SlackSender
 from bot.playbooks.catalog import Catalog
 from bot.rate_limits import FleetRateLimits
 from bot.replicas import Heartbeat
@@ -197,8 +197,9 @@ def build_app(
         max_attempts=timings.aws_max_attempts,
     )
     store = open_store(settings)
-    if settings.sqlite_path() is None:  # a store replicas share: so are AWS's per-account limits
-        aws.shared_limit = FleetRateLimits(store).acquire
+    # A store replicas share: so are AWS's per-account limits and Slack's for the app.
+    shared = FleetRateLimits(store).acquire if settings.sqlite_path() is None else None
+    aws.shared_limit = shared
     metrics = Metrics()
     client = make_web_client(settings, timeout=timings.slack_timeout, backoff=timings.slack_backoff)
     tasks = TaskTracker()
@@ -206,7 +207,12 @@ def build_app(
     sender = SlackSender(  # every Slack Web API call goes through it
         client,
         metrics,
-        posts=ChannelPacer(rate=timings.slack_posts_per_second),
+        posts=ChannelPacer(rate=timings.slack_posts_per_second, shared=shared),
+        edits=(
+            workspace_edits(shared, timings.slack_edits_per_minute, DEFAULT_EDIT_BURST)
+            if shared is not None
+            else None
+        ),
         edits_per_minute=timings.slack_edits_per_minute,
     )
     views = LiveMessages(
