@@ -28,12 +28,13 @@ from bot.incidents.lifecycle import Incidents
 from bot.ingress.sns import CertificateStore, Fetch, SnsVerifier
 from bot.ingress.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
 from bot.ingress.sqs import SqsPoller
+from bot.leases import HeldLeases
 from bot.loading import load
 from bot.metrics import Metrics
 from bot.outbound.client import make_web_client
 from bot.outbound.live import LiveMessages
-from bot.outbound.pacing import ChannelPacer
-from bot.outbound.sender import SlackSender
+from bot.outbound.pacing import ChannelPacer, workspace_edits
+from bot.outbound.sender import DEFAULT_EDIT_BURST, SlackSender
 from bot.playbooks.catalog import Catalog
 from bot.rate_limits import FleetRateLimits
 from bot.replicas import Heartbeat
@@ -160,7 +161,7 @@ class TriageApp:
             "accepting": self.tasks.accepting,
             "runs_in_flight": self.tasks.in_flight,
             "playbooks": len(self.catalog),
-            **(self.backlog.latest.report() if self.backlog is not None else {}),
+            **(self.backlog.report() if self.backlog is not None else {}),
         }
 
 
@@ -196,8 +197,9 @@ def build_app(
         max_attempts=timings.aws_max_attempts,
     )
     store = open_store(settings)
-    if settings.sqlite_path() is None:  # a store replicas share: so are AWS's per-account limits
-        aws.shared_limit = FleetRateLimits(store).acquire
+    # A store replicas share: so are AWS's per-account limits and Slack's for the app.
+    shared = FleetRateLimits(store).acquire if settings.sqlite_path() is None else None
+    aws.shared_limit = shared
     metrics = Metrics()
     client = make_web_client(settings, timeout=timings.slack_timeout, backoff=timings.slack_backoff)
     tasks = TaskTracker()
@@ -205,7 +207,12 @@ def build_app(
     sender = SlackSender(  # every Slack Web API call goes through it
         client,
         metrics,
-        posts=ChannelPacer(rate=timings.slack_posts_per_second),
+        posts=ChannelPacer(rate=timings.slack_posts_per_second, shared=shared),
+        edits=(
+            workspace_edits(shared, timings.slack_edits_per_minute, DEFAULT_EDIT_BURST)
+            if shared is not None
+            else None
+        ),
         edits_per_minute=timings.slack_edits_per_minute,
     )
     views = LiveMessages(
@@ -215,6 +222,7 @@ def build_app(
         retry_every=timings.slack_backoff,
     )
     owner = default_owner()  # this replica, in its heartbeat and in the runs it journals
+    held = HeldLeases()  # the store leases and claims it holds now: /healthz, /metrics
     journal = RunJournal(store, owner)
     runs = SlackRuns(executor, store, views, metrics, clock=clock, journal=journal)
     incidents = Incidents(
@@ -228,6 +236,7 @@ def build_app(
         clock=clock,
         timings=timings,
         journal=journal,
+        held=held,
     )
     # A replica that dies holding alarm messages: the others see its heartbeat a lease old and
     # take them over at their next sweep, which comes at least every half lease.
@@ -241,6 +250,7 @@ def build_app(
         rerun=incidents.rerun,
         lease=timings.lease,
         clock=clock,
+        held=held,
     )
     inbox = AlarmInbox(
         store,
@@ -252,6 +262,7 @@ def build_app(
         lease=timings.inbox_lease,
         sweep_seconds=min(timings.inbox_sweep, timings.lease / 2).total_seconds(),
         holder_gone=heartbeat.is_gone,
+        held=held,
     )
     certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
     verifier = SnsVerifier(
@@ -284,6 +295,7 @@ def build_app(
             retry_after=timings.digest_retry_after,
             post_deadline=timings.digest_post_deadline,
             holder_gone=heartbeat.is_gone,
+            held=held,
         )
         if settings.digest is not None and loaded.digest is not None
         else None
@@ -320,6 +332,7 @@ def build_app(
         store,
         heartbeat,
         metrics,
+        held,
         queue=QueueReader(aws, sqs) if sqs is not None else None,
         store_check=monitor.store,
         interval=timings.backlog_interval,

@@ -13,7 +13,9 @@ the last reading and a scrape never costs an AWS call:
   queue has no oldest message: its age is 0, whatever CloudWatch still says.
 - The inbox: messages recorded but not yet handled (``pending``) and claimed by some replica
   (``claimed``), how many of those this replica holds, and how long the oldest has waited.
-- This replica: its heartbeat lease (``bot.replicas``) and when the store last took a renewal.
+- This replica: its heartbeat lease (``bot.replicas``) and when the store last took a renewal,
+  and the leases and claims it holds (``bot.leases.HeldLeases``): these are no reading but
+  what it holds at the moment ``/healthz`` or ``/metrics`` asks.
 
 A reading that fails keeps what it could read and says what failed; it is no ``problem`` of
 ``/healthz`` (no restart empties a queue), while the alarms on these numbers are CloudWatch's
@@ -35,6 +37,7 @@ from bot.aws import AwsClients
 from bot.aws_errors import describe_client_error
 from bot.health import StoreCheck
 from bot.ingress.sqs import SqsPoller, queue_region
+from bot.leases import HeldLeases
 from bot.metrics import Metrics
 from bot.replicas import Heartbeat
 from bot.store.base import Store
@@ -186,6 +189,7 @@ class BacklogMonitor:
         store: Store,
         heartbeat: Heartbeat,
         metrics: Metrics,
+        held: HeldLeases,
         *,
         queue: QueueReader | None = None,
         store_check: Callable[[], Awaitable[StoreCheck]] | None = None,
@@ -195,6 +199,7 @@ class BacklogMonitor:
         self._store = store
         self._heartbeat = heartbeat
         self._metrics = metrics
+        self._held = held
         self._queue = queue
         self._store_check = store_check
         self._interval = interval.total_seconds()
@@ -210,12 +215,19 @@ class BacklogMonitor:
             heartbeat.lease.total_seconds(),
         )
         metrics.replica_info.labels(heartbeat.owner).set(1)
+        metrics.watch_leases(held.counts)
 
     def start(self) -> None:
         self._loop.start(self._read_forever)
 
     async def stop(self) -> None:
         await self._loop.stop()
+
+    def report(self) -> dict[str, Any]:
+        """The ``/healthz`` fields: the last reading, and the leases held right now."""
+        report = self.latest.report()
+        report["leases"] |= self._held.report(self._clock())
+        return report
 
     async def next_reading(self) -> Backlog:
         """Wait for the reading after this call and return it (tests, and nothing else)."""

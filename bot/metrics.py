@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -92,5 +95,24 @@ class Metrics:
             registry=r,
         )
 
+    def watch_leases(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """``triagebot_leases_held{kind}``: read from ``counts`` at each scrape."""
+        self.registry.register(_LeasesHeld(counts))
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _LeasesHeld(Collector):
+    """The leases this replica holds now, by kind (``bot.leases.HeldLeases.counts``)."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "triagebot_leases_held", "Store leases and claims this replica holds", labels=["kind"]
+        )
+        for kind, count in self._counts().items():
+            gauge.add_metric([kind], count)
+        yield gauge

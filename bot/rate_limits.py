@@ -1,11 +1,17 @@
-"""AWS rate limits for the fleet, not the process: one budget shared through the store.
+"""Rate limits for the fleet, not the process: one budget shared through the store.
 
 Some AWS APIs have a hard limit per account and region (CloudTrail LookupEvents: 2 requests a
 second). ``AwsClients`` spaces its own calls to it, but three replicas doing so make 6 a second
 and throttle one another. ``FleetRateLimits`` spaces the calls of every replica sharing one
 store instead: the store keeps, per API, account and region, the time of the next free slot;
 a call reserves the next slot with a compare-and-set (``Store.schedule_cas``) and waits until
-it comes. This is a GCRA (a token bucket of one) whose state is a single item.
+it comes. This is a GCRA whose state is a single item: a token bucket of ``burst`` (one, for
+AWS), the item the time at which the bucket is full again.
+
+Slack's limits are the same kind (``bot.outbound.pacing``): about one post a second per
+channel, and ``chat.update`` at about 50 a minute for the whole workspace. When the store is
+shared, the sender's buckets for those are budgets here too (``slack.post:<channel>``,
+``slack.chat.update``): three replicas editing at once share the workspace's 50 a minute.
 
 Why a shared budget rather than ``rate / replicas`` each: the fleet's size changes (a deploy,
 a crashed task) and is not in any one process's config, and an even split wastes the budget:
@@ -35,8 +41,9 @@ _CAS_ATTEMPTS = 20
 
 
 class FleetRateLimits:
-    """``await limits.acquire(budget, rate)`` returns when this call's turn in the fleet has
-    come; ``budget`` names the API, account and region (``cloudtrail.lookup_events:…``)."""
+    """``await limits.acquire(budget, rate, burst)`` returns when this call's turn in the fleet
+    has come; ``budget`` names the API (and for AWS the account and region:
+    ``cloudtrail.lookup_events:…``). ``rate`` calls a second, up to ``burst`` at once."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
@@ -44,36 +51,36 @@ class FleetRateLimits:
         self._locks: dict[str, asyncio.Lock] = {}
         self._local_next: dict[str, float] = {}  # the fallback when the store is unreachable
 
-    async def acquire(self, budget: str, rate: float) -> None:
+    async def acquire(self, budget: str, rate: float, burst: int = 1) -> None:
         interval = 1.0 / rate
         lock = self._locks.setdefault(budget, asyncio.Lock())
         async with lock:
             try:
-                slot = await self._reserve(budget, interval)
+                full = await self._reserve(budget, interval)
             except Exception:
                 log.warning(
                     "shared rate limit %s unavailable; spacing this process's calls", budget
                 )
-                slot = self._reserve_locally(budget, interval)
-            wait = slot - self._clock()
+                full = self._reserve_locally(budget, interval)
+            wait = full - burst * interval - self._clock()  # the bucket has a token by then
             if wait > 0:
                 await asyncio.sleep(wait)  # holding the lock: the next local call's slot is later
 
     async def _reserve(self, budget: str, interval: float) -> float:
-        """Reserve the next free slot for the fleet; its time (epoch seconds)."""
+        """Take a token from the fleet's bucket: when the bucket is full again (epoch s)."""
         name = PREFIX + budget
         for attempt in range(_CAS_ATTEMPTS):
             raw = await self._store.schedule_get(name)
-            slot = max(self._clock(), _parse(raw))
-            if await self._store.schedule_cas(name, raw, f"{slot + interval:.6f}"):
-                return slot
+            full = max(self._clock(), _parse(raw)) + interval
+            if await self._store.schedule_cas(name, raw, f"{full:.6f}"):
+                return full
             await asyncio.sleep(0.005 * (attempt + 1))  # another replica took it: read again
         raise TimeoutError(f"{name} kept changing")
 
     def _reserve_locally(self, budget: str, interval: float) -> float:
-        slot = max(self._clock(), self._local_next.get(budget, 0.0))
-        self._local_next[budget] = slot + interval
-        return slot
+        full = max(self._clock(), self._local_next.get(budget, 0.0)) + interval
+        self._local_next[budget] = full
+        return full
 
 
 def _parse(raw: str | None) -> float:

@@ -10,6 +10,12 @@ Whether a holder is gone is asked with the store's ``lease_acquire`` on the hold
 lease, for no time at all: it succeeds only when that lease has run out (or was never taken),
 changes nothing a live holder would notice (its next renewal succeeds: the lease is expired),
 and needs no primitive beyond the leases every store already has.
+
+A replica that stops cleanly deletes its heartbeat (``stop``). One that stopped for good
+without saying so (killed, its host gone) leaves it running out, and it goes like every lease
+that ran out (``bot.store.retention.EXPIRED_LEASE_KEEP``, an hour later): DynamoDB's TTL
+deletes the item, the SQLite store's pruner the row. Asking ``is_gone`` leaves such a lease,
+already run out, too.
 """
 
 from __future__ import annotations

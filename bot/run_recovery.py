@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.errors import BotError
-from bot.leases import held_lease
+from bot.leases import HeldLeases, held_lease
 from bot.outbound.live import LiveMessages
 from bot.playbooks.catalog import Catalog
 from bot.replicas import Heartbeat
@@ -54,6 +54,7 @@ class RunRecovery:
         rerun: Rerun,
         lease: timedelta,
         clock: Callable[[], datetime],
+        held: HeldLeases,
     ) -> None:
         self._journal = journal
         self._store = store
@@ -63,6 +64,7 @@ class RunRecovery:
         self._rerun = rerun
         self._lease = lease
         self._clock = clock
+        self._held = held
         self._loop = BackgroundLoop("run-recovery")
 
     def start(self) -> None:
@@ -80,7 +82,7 @@ class RunRecovery:
                 continue
             name = f"run-recovery:{entry.run_id}"
             async with held_lease(
-                self._store, name, self._journal.owner, self._lease, self._clock
+                self._store, name, self._journal.owner, self._lease, self._clock, self._held
             ) as ours:
                 if ours and entry in await self._journal.entries():  # not done by another
                     await self._resolve(entry)

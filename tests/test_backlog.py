@@ -9,6 +9,7 @@ SQS publishes it; the inbox holds a message recorded but not handled and one cla
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from bot.config import load_settings
 from bot.demo.moto_server import free_port
 from bot.demo.slack_api import FakeSlackApi
 from bot.timings import Timings
+from tests.alarms.signing import notification
 
 SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "s3cr3t"}
 READ_EVERY = timedelta(seconds=0.1)
@@ -36,6 +38,7 @@ class Running:
     app: TriageApp
     url: str
     http: aiohttp.ClientSession
+    slack: FakeSlackApi
 
     async def healthz(self) -> dict[str, Any]:
         async with self.http.get(f"{self.url}/healthz") as response:
@@ -77,7 +80,7 @@ async def running(tmp_path: Path, moto_url: str, extra: str) -> AsyncIterator[Ru
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         async with aiohttp.ClientSession() as http:
-            yield Running(app, f"http://127.0.0.1:{port}", http)
+            yield Running(app, f"http://127.0.0.1:{port}", http, slack)
         await runner.cleanup()
 
 
@@ -185,3 +188,36 @@ async def test_an_empty_queue_has_no_old_message_and_no_queue_reads_off(
         report = await bot.report_when(lambda r: r["backlog_read_at"] is not None)
         assert report["queue"] == "off"
         assert "triagebot_queue_messages{" not in await bot.metrics()
+
+
+async def test_the_leases_a_replica_holds_show_while_held_and_go_after(
+    tmp_path: Path, moto_url: str
+) -> None:
+    """An alarm's root post held at Slack: its incident's root lease and the inbox claim show
+    in ``/healthz`` and ``/metrics`` while Slack keeps the post waiting, and are gone after."""
+    async for bot in running(tmp_path, moto_url, ""):
+        slack = bot.slack
+        slack.hold("chat.postMessage")
+        envelope = notification(message_id="alarm-1")
+        assert bot.app.inbox is not None
+        assert await bot.app.inbox.accept("alarm-1", "sns", json.dumps(envelope))
+        # Slack holds the root post (it is recorded when answered): the root lease is held.
+        report = await bot.report_when(lambda r: r["leases"]["held"].get("incident-root") == 1)
+        assert slack.calls_to("chat.postMessage") == []
+        leases = report["leases"]
+        assert leases["held"] == {"inbox-claim": 1, "incident-root": 1}
+        names = [held["name"] for held in leases["oldest"]]
+        assert names[0] == "inbox-claim:alarm-1"  # claimed first, then the root lease taken
+        assert names[1].startswith("incident-root:123456789012/us-east-1/prod-api-5xx@")
+        for held in leases["oldest"]:
+            assert held["since"] < held["until"] and held["held_s"] >= 0
+        text = await bot.metrics()
+        assert sample(text, "triagebot_leases_held", '{kind="incident-root"}') == 1
+        assert sample(text, "triagebot_leases_held", '{kind="inbox-claim"}') == 1
+
+        slack.release("chat.postMessage")
+        after = await bot.report_when(lambda r: r["leases"]["oldest"] == [])
+        assert after["leases"]["held"] == {"inbox-claim": 0, "incident-root": 0}
+        assert "prod-api-5xx" in slack.messages("C0ALARMS")[0].text
+        text = await bot.metrics()
+        assert sample(text, "triagebot_leases_held", '{kind="incident-root"}') == 0

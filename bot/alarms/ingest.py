@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import RetryLater
+from bot.leases import HeldLeases
 from bot.metrics import Metrics
 from bot.store.base import InboxItem, Store
 from bot.tasks import BackgroundLoop, TaskTracker
@@ -84,6 +85,7 @@ class AlarmInbox:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         sweep_seconds: float = DEFAULTS.inbox_sweep.total_seconds(),
         holder_gone: HolderGone | None = None,
+        held: HeldLeases | None = None,
     ) -> None:
         self._store = store
         self._process = process
@@ -95,6 +97,7 @@ class AlarmInbox:
         self._max_attempts = max(1, max_attempts)
         self._sweep_seconds = sweep_seconds
         self._holder_gone = holder_gone
+        self._held = held if held is not None else HeldLeases()  # the claims held now
         self._in_flight: set[str] = set()
         self._sweeper = BackgroundLoop("inbox-sweeper")
         self._timers: set[asyncio.Task[None]] = set()
@@ -186,12 +189,14 @@ class AlarmInbox:
         try:
             if not await self._store.inbox_claim(message_id, self.owner, self._lease, claim_at):
                 return  # another worker holds it, or it is already done
-            try:
-                await self._process(body, message_id)
-            except Exception as exc:
-                await self._failed(message_id, body, exc)
-                return
-            await self._store.inbox_done(message_id)
+            claim = f"inbox-claim:{message_id}"
+            with self._held.holding(claim, claim_at, claim_at + self._lease):
+                try:
+                    await self._process(body, message_id)
+                except Exception as exc:
+                    await self._failed(message_id, body, exc)
+                    return
+                await self._store.inbox_done(message_id)
         except Exception:  # the store itself failed: the claim runs out and is retried
             log.exception(
                 "alarm message %s: inbox bookkeeping failed; it will be retried",

@@ -55,6 +55,7 @@ from bot.digest.schedule import (
     local_today,
     parse_last_posted,
 )
+from bot.leases import HeldLeases
 from bot.outbound.sender import SlackSender
 from bot.store.base import Store
 from bot.timings import DEFAULTS
@@ -128,6 +129,7 @@ class DigestService:
         retry_after: timedelta = DEFAULTS.digest_retry_after,
         post_deadline: timedelta = DEFAULTS.digest_post_deadline,
         holder_gone: Callable[[str], Awaitable[bool]] | None = None,
+        held: HeldLeases | None = None,
     ) -> None:
         self._settings = settings
         self._aws = aws
@@ -139,6 +141,7 @@ class DigestService:
         self._retry_after = retry_after  # after a failed attempt, the next may start
         self._post_deadline = post_deadline  # an attempt not finished by then is taken over
         self._holder_gone = holder_gone  # ... and one whose process is gone, at once
+        self._held = held if held is not None else HeldLeases()  # an attempt, while it runs
         self._trigger = trigger  # settings.cron in settings.timezone, checked by bot.loading
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
@@ -216,6 +219,12 @@ class DigestService:
             return None
         if not await store.claim_once(attempts.claim_key(day), self._owner, now):
             return None  # another process has this attempt
+        with self._held.holding(f"digest:{day.isoformat()}", now, now + self._post_deadline):
+            return await self._attempt(day, attempts, now)
+
+    async def _attempt(self, day: date, attempts: Attempts, now: datetime) -> date | None:
+        """The attempt at ``day`` once its claim is won: steps 1 to 5 of the module docstring."""
+        store = self._store
         started = attempts.started(now, self._post_deadline, self._owner)
         await store.schedule_set(attempts_key(day), started.encode())
         posted_day = parse_last_posted(await store.schedule_get(LAST_POSTED))

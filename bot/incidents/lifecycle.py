@@ -52,7 +52,7 @@ from bot.incidents.changes import (
 from bot.incidents.followups import FollowUps
 from bot.incidents.storm import StormMessages
 from bot.incidents.threads import Threads
-from bot.leases import held_lease
+from bot.leases import HeldLeases, held_lease
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
@@ -105,6 +105,7 @@ class Incidents:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         timings: Timings = DEFAULTS,
         journal: RunJournal | None = None,
+        held: HeldLeases | None = None,
     ) -> None:
         self._journal = journal  # an incident's run is journaled from before its root is posted
         self._settings = settings
@@ -113,6 +114,7 @@ class Incidents:
         self._clock = clock
         self._timings = timings  # root lease and how soon to retry
         self._owner = f"incidents-{uuid.uuid4().hex[:12]}"  # who holds a root lease
+        self._held = held if held is not None else HeldLeases()  # the leases it holds now
         self._lock = Locks()
         self._threads = Threads(sender, store, clock)
         self._follow_ups = FollowUps(
@@ -146,6 +148,7 @@ class Incidents:
             lease=timings.storm_lease,
             retry=timings.store_retry,
             clock=clock,
+            held=self._held,
         )
 
     # alarms
@@ -250,7 +253,9 @@ class Incidents:
         follow once the lock is released."""
         lease = f"incident-root:{incident.key}@{incident.opened_at.isoformat()}"
         root_lease = self._timings.root_lease
-        async with held_lease(self._store, lease, self._owner, root_lease, self._clock) as ours:
+        async with held_lease(
+            self._store, lease, self._owner, root_lease, self._clock, self._held
+        ) as ours:
             if not ours:
                 # Another replica is posting it — or was, and died (its lease runs out a lease
                 # after its last renewal): look again then.

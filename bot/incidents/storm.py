@@ -25,7 +25,7 @@ from bot.errors import RetryLater
 from bot.incidents import messages as msg
 from bot.incidents.changes import Locks
 from bot.incidents.records import StormEntry, StormRecord
-from bot.leases import held_lease
+from bot.leases import HeldLeases, held_lease
 from bot.outbound.sender import SlackSender
 from bot.store.base import Incident, Store
 
@@ -50,12 +50,14 @@ class StormMessages:
         lease: timedelta,
         retry: timedelta,
         clock: Callable[[], datetime],
+        held: HeldLeases,
     ) -> None:
         self._settings = settings
         self._store = store
         self._sender = sender
         self._lock = lock
         self._owner = owner  # who holds a route's storm lease
+        self._held = held  # ... listed in the operator view while held
         self._lease = lease  # one replica starts a route's storm message at a time
         self._retry = retry  # the record kept changing under us: try again this soon
         self._clock = clock
@@ -106,7 +108,7 @@ class StormMessages:
                 continue
             lease = STORM + incident.route
             async with held_lease(
-                self._store, lease, self._owner, self._lease, self._clock
+                self._store, lease, self._owner, self._lease, self._clock, self._held
             ) as ours:
                 started = await self._start(incident, entry) if ours else ""
             if ours:

@@ -44,7 +44,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
 from bot.metrics import Metrics
-from bot.outbound.pacing import ChannelPacer, TokenBucket
+from bot.outbound.pacing import Budget, ChannelPacer, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +110,14 @@ class SlackSender:
         metrics: Metrics,
         *,
         posts: ChannelPacer | None = None,
+        edits: Budget | None = None,  # the workspace's edits; else a bucket of this process
         edits_per_minute: float = DEFAULT_EDITS_PER_MINUTE,
         edit_burst: int = DEFAULT_EDIT_BURST,
     ) -> None:
         self._client = client
         self._metrics = metrics
         self._posts = posts or ChannelPacer()
-        self._edits = TokenBucket(edits_per_minute / 60.0, edit_burst)
+        self._edits = edits or TokenBucket(edits_per_minute / 60.0, edit_burst)
         self._waiting: dict[tuple[str, str], _Edit] = {}  # (channel, ts) -> the edit waiting
         self._uncertain: set[str] = set()  # deliveries whose post had an unknown outcome
         self._in_order: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (

@@ -15,6 +15,7 @@ from bot.store.dynamodb_schema import (
     s,
     us,
 )
+from bot.store.retention import EXPIRED_LEASE_KEEP
 
 
 class DynamoDbCoordination(DynamoDbBase):
@@ -25,7 +26,7 @@ class DynamoDbCoordination(DynamoDbBase):
             **key(f"LEASE#{name}", "LEASE"),
             "owner": s(owner),
             "expires_at": n(us(now + ttl)),
-            **purge_at(now + ttl, self._keep),
+            **purge_at(now + ttl, EXPIRED_LEASE_KEEP),  # gone once it ran out (by an hour)
         }
         return await self._write_if(
             "put_item",

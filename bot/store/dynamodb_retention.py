@@ -15,7 +15,8 @@ inbox message           received + max(retention, dedupe window)
 run                     started + retention
 run output              saved + retention
 incident                resolved + retention (an open incident, and its pointer, never)
-lease, health           expiry or last check + retention
+lease (heartbeats too)  expiry + an hour (``EXPIRED_LEASE_KEEP``), whatever the retention
+health                  last check + retention
 ======================  ==================================================================
 
 Body slimming (the SQLite store drops an old finished message's body and keeps its id) is

@@ -10,7 +10,10 @@ Every alarm message, run and run output would otherwise stay forever (about 30 M
   refused anyway, and a queue keeps a message at most 14 days (SQS's longest retention);
 - incidents resolved longer ago than the retention (an open incident always stays, and so do
   the per-alarm records kept under schedule state: they are one per alarm, not per message);
-- expired leases and health rows of processes long gone.
+- health rows of processes long gone;
+- leases an hour after they ran out (``EXPIRED_LEASE_KEEP``): an expired lease is as good as
+  none, whoever held it. Among them the heartbeat of a replica that stopped for good
+  (``bot.replicas``; one that stops cleanly deletes its own).
 
 The SQLite store deletes them when ``Pruner`` asks (``bot/store/sqlite_retention.py``), then
 gives the freed pages back to the file system. The DynamoDB store needs no pruner: each item
@@ -38,6 +41,9 @@ DEDUPE_MARGIN = timedelta(hours=1)
 SQS_MAX_RETENTION = timedelta(days=14)
 """The longest a queue keeps a message: a redelivery from SQS comes within this."""
 
+EXPIRED_LEASE_KEEP = timedelta(hours=1)
+"""How long a lease that ran out stays (to see who held it last), whatever the retention."""
+
 
 @dataclass(frozen=True)
 class Retention:
@@ -59,7 +65,9 @@ class Retention:
         return max(self.keep, self.dedupe)
 
     def cutoffs(self, now: datetime) -> Cutoffs:
-        return Cutoffs(records=now - self.keep, inbox=now - self.inbox_keep)
+        return Cutoffs(
+            records=now - self.keep, inbox=now - self.inbox_keep, leases=now - EXPIRED_LEASE_KEEP
+        )
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class Cutoffs:
 
     records: datetime  # runs, outputs, resolved incidents, finished messages' bodies
     inbox: datetime  # inbox rows, MessageId and all
+    leases: datetime  # leases that ran out before this (heartbeats among them)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,9 @@ def prune(conn: sqlite3.Connection, path: Path, cutoffs: Cutoffs) -> Pruned:
                 "DELETE FROM incidents WHERE resolved_at IS NOT NULL AND resolved_at < ?",
                 (records,),
             ).rowcount,
-            leases=conn.execute("DELETE FROM leases WHERE expires_at < ?", (records,)).rowcount,
+            leases=conn.execute(
+                "DELETE FROM leases WHERE expires_at < ?", (_us(cutoffs.leases),)
+            ).rowcount,
             health=conn.execute("DELETE FROM health WHERE checked_at < ?", (records,)).rowcount,
         )
     except BaseException:

@@ -19,9 +19,10 @@ from bot.app import build_app
 from bot.config import CONFIG_TOML_ENV, Settings, load_settings
 from bot.demo.slack_api import FakeSlackApi
 from bot.errors import ConfigError
+from bot.replicas import Heartbeat
 from bot.store import SqliteStore
 from bot.store.dynamodb_retention import TTL_ATTRIBUTE
-from bot.store.retention import Pruner, Retention
+from bot.store.retention import EXPIRED_LEASE_KEEP, Pruner, Retention
 from bot.timings import Timings
 from tests.store.helpers import T0, dynamodb_store, incident, run
 
@@ -229,3 +230,44 @@ async def test_serve_prunes_its_sqlite_store_every_interval(tmp_path: Path) -> N
             assert await app.store.get_run("new") is not None
         finally:
             await app.stop()
+
+
+# --- leases, heartbeats among them: gone an hour after they ran out ---------------------------
+
+
+async def test_a_dead_replicas_heartbeat_goes_an_hour_after_it_ran_out(
+    tmp_path: Path, session: boto3.Session
+) -> None:
+    """Whatever the retention (a year here): on SQLite the pruner deletes the row, on
+    DynamoDB the item carries the TTL time; a live heartbeat stays, a stopped one is deleted."""
+    lease, year = timedelta(seconds=60), Retention(keep=timedelta(days=365))
+    sqlite = SqliteStore(tmp_path / "state.db")
+    dynamodb = dynamodb_store(session, retention=year, clock=lambda: T0)
+    for store in (sqlite, dynamodb):
+        await store.start()
+    try:
+        for store in (sqlite, dynamodb):
+            await Heartbeat(store, "dead-host:1", lease, lambda: T0).beat()  # then killed
+            await Heartbeat(store, "live-host:2", lease, lambda: T0 + HOUR.keep).beat()
+            stopped = Heartbeat(store, "gone-host:3", lease, lambda: T0)
+            await stopped.beat()
+            stopped.start()
+            await stopped.stop()  # a clean stop deletes it
+            assert await store.lease_acquire("replica:gone-host:3", "me", timedelta(0), T0)
+
+        ran_out = T0 + lease
+        pruned = await sqlite.prune(year.cutoffs(T0 + EXPIRED_LEASE_KEEP))
+        assert pruned.leases == 0  # none ran out more than an hour ago
+        pruned = await sqlite.prune(year.cutoffs(ran_out + EXPIRED_LEASE_KEEP + lease))
+        assert pruned.leases == 2  # the dead one, and what asking about the stopped one left
+        assert not await sqlite.lease_acquire("replica:live-host:2", "me", lease, ran_out)
+
+        def ttl(owner: str) -> int | None:
+            return ttl_of(dynamodb.table, f"LEASE#replica:{owner}", "LEASE")
+
+        assert ttl("dead-host:1") == epoch(ran_out) + 3600
+        assert ttl("live-host:2") == epoch(ran_out + HOUR.keep) + 3600
+        assert ttl("gone-host:3") == epoch(T0) + 3600  # asked about with a lease of no time
+    finally:
+        for store in (sqlite, dynamodb):
+            await store.close()
