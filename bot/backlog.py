@@ -35,9 +35,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.aws import AwsClients
 from bot.aws_errors import describe_client_error
+from bot.errors import StepError
 from bot.health import StoreCheck
 from bot.ingress.sqs import SqsPoller, queue_region
 from bot.leases import HeldLeases
+from bot.metric_data import MetricQuery, get_metric_data
 from bot.metrics import Metrics
 from bot.replicas import Heartbeat
 from bot.store.base import Store
@@ -137,7 +139,7 @@ class QueueReader:
             attributes = answer.get("Attributes", {})
             waiting = int(attributes.get("ApproximateNumberOfMessages", 0))
             in_flight = int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
-        except (ClientError, BotoCoreError, OSError) as exc:
+        except (StepError, ClientError, BotoCoreError, OSError) as exc:
             errors.append(_failure(exc, "sqs", "get_queue_attributes"))
         age: float | None = None
         if waiting == 0 and in_flight == 0:
@@ -145,40 +147,23 @@ class QueueReader:
         else:
             try:
                 age = await self._oldest_age(now)
-            except (ClientError, BotoCoreError, OSError) as exc:
+            except (StepError, ClientError, BotoCoreError, OSError) as exc:
                 errors.append(_failure(exc, "cloudwatch", "get_metric_data"))
         return QueueDepth(waiting, in_flight, age, lag, "; ".join(errors))
 
     async def _oldest_age(self, now: datetime) -> float | None:
-        answer = await self._aws.call(
-            "cloudwatch",
-            "get_metric_data",
-            self._target,
-            StartTime=now - _AGE_WINDOW,
-            EndTime=now,
-            ScanBy="TimestampDescending",
-            MetricDataQueries=[
-                {
-                    "Id": "oldest",
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": "AWS/SQS",
-                            "MetricName": "ApproximateAgeOfOldestMessage",
-                            "Dimensions": [{"Name": "QueueName", "Value": self._name}],
-                        },
-                        "Period": 60,
-                        "Stat": "Maximum",
-                    },
-                }
-            ],
+        query = MetricQuery(
+            key="oldest",
+            namespace="AWS/SQS",
+            metric="ApproximateAgeOfOldestMessage",
+            dimensions={"QueueName": self._name},
+            stat="Maximum",
         )
-        for result in answer.get("MetricDataResults", []):
-            points = sorted(
-                zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
-            )
-            if points:
-                return float(points[-1][1])
-        return None
+        series = await get_metric_data(
+            self._aws, self._target, [query], start=now - _AGE_WINDOW, end=now, period_s=60
+        )
+        points = series.get("oldest", [])
+        return points[-1][1] if points else None
 
 
 class BacklogMonitor:
@@ -299,6 +284,8 @@ class BacklogMonitor:
 
 
 def _failure(exc: Exception, service: str, method: str) -> str:
+    if isinstance(exc, StepError):  # what AwsClients.call raises: its sentence says it all
+        return exc.user_message
     if isinstance(exc, ClientError):
         return describe_client_error(exc, service, method)
     return f"{service}.{method}: {type(exc).__name__}"

@@ -190,6 +190,19 @@ async def test_an_empty_queue_has_no_old_message_and_no_queue_reads_off(
         assert "triagebot_queue_messages{" not in await bot.metrics()
 
 
+async def test_a_queue_that_cannot_be_read_says_why_in_healthz(
+    tmp_path: Path, moto_url: str, sqs: Any
+) -> None:
+    url = sqs.create_queue(QueueName="going")["QueueUrl"]
+    async for bot in running(tmp_path, moto_url, f'[sqs]\nqueue_url = "{url}"\n'):
+        await bot.report_when(lambda r: r["queue"]["waiting"] == 0)
+        sqs.delete_queue(QueueUrl=url)
+        report = await bot.report_when(lambda r: "error" in r["queue"])
+        assert "GetQueueAttributes" in report["queue"]["error"], report["queue"]
+        assert report["queue"]["waiting"] is None
+        assert report["status"] == "ok"  # the queue's trouble is no fault of this replica
+
+
 async def test_the_leases_a_replica_holds_show_while_held_and_go_after(
     tmp_path: Path, moto_url: str
 ) -> None:
