@@ -171,7 +171,7 @@ async def test_three_replicas_share_a_storm_while_one_is_killed(
     await replacement.start()
     await publishing
     taken_over_s, finished_s = await takeover
-    await eventually(fleet.idle, timeout=120, what="every ALARM handled")
+    await eventually(fleet.idle, timeout=240, what="every ALARM handled")
 
     oks = [cloudwatch(n, "OK", changed[n] + timedelta(seconds=30)) for n in names]
     await asyncio.to_thread(published, fleet, oks * OK_COPIES)
@@ -183,7 +183,7 @@ async def test_three_replicas_share_a_storm_while_one_is_killed(
                 return False
         return await fleet.idle()
 
-    await eventually(all_resolved, timeout=120, what="every incident resolved")
+    await eventually(all_resolved, timeout=240, what="every incident resolved")
     logs = "\n".join(r.log_text() for r in fleet.replicas)
 
     # The killed replica's work was taken over within a bound set by the lease: its claims are
