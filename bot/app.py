@@ -88,7 +88,11 @@ class TriageApp:
             try:
                 await self.monitor.require_writable_store()
             except (StoreUnavailable, TimeoutError) as exc:
-                problem = exc.user_message if isinstance(exc, StoreUnavailable) else "no answer"
+                problem = (
+                    exc.user_message
+                    if isinstance(exc, StoreUnavailable)
+                    else "it did not answer a write for 30 s"
+                )
                 raise ConfigError(f"will not start on a store it cannot write: {problem}") from exc
             self.monitor.start()
         if self.digest is not None:

@@ -92,9 +92,24 @@ class HealthMonitor:
         self.slack = SlackAuth("unknown")
         self._watcher = BackgroundLoop("health-slack-auth")
 
-    async def require_writable_store(self) -> None:
-        """At start-up: raise ``StoreUnavailable`` unless the store takes a write."""
-        await asyncio.wait_for(self._store.check_writable(), self._store_timeout)
+    async def require_writable_store(self, patience: timedelta = timedelta(seconds=30)) -> None:
+        """At start-up: raise ``StoreUnavailable`` unless the store takes a write.
+
+        A store that refuses the write is refused at once; one that is only slow to answer (a
+        loaded host, a restart recovering the write-ahead log of a killed process) is asked
+        again until ``patience`` has passed, and only then is it ``TimeoutError``."""
+        deadline = time.monotonic() + patience.total_seconds()
+        while True:
+            try:
+                await asyncio.wait_for(self._store.check_writable(), self._store_timeout)
+                return
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning(
+                    "the store did not take a write within %g s at start-up; asking again",
+                    self._store_timeout,
+                )
 
     def start(self) -> None:
         self._watcher.start(self._watch_slack)

@@ -29,7 +29,9 @@ SECRET = "crash-test-secret"
 
 @pytest.fixture
 def aws(moto_url: str) -> Iterator[SlowAws]:
-    proxy = SlowAws(moto_url, delay=6.0)  # the run is mid-step when the test kills it
+    # The run is mid-step when the test kills it: the step's call waits far longer than the
+    # test takes to see the run's message and row (6 s was not enough on a loaded machine).
+    proxy = SlowAws(moto_url, delay=30.0)
     proxy.start()
     yield proxy
     proxy.stop()

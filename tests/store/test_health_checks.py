@@ -3,13 +3,17 @@ way real writes would, and the count of alarm messages given up on."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 
+from bot.health import HealthMonitor, SlackAuth
 from bot.store import SqliteStore, Store
 from bot.store.base import StoreUnavailable
 from tests.store.helpers import T0, TABLE, dynamodb_store
@@ -101,4 +105,35 @@ async def test_dynamodb_says_so_when_its_table_is_gone(
         with pytest.raises(StoreUnavailable, match="did not record the message"):
             await store.inbox_add("m1", "sns", "{}", T0)
     finally:
+        await store.close()
+
+
+async def _slack_ok() -> SlackAuth:
+    return SlackAuth("ok")
+
+
+async def test_start_up_waits_for_a_store_that_is_slow_and_gives_up_after_its_patience(
+    tmp_path: Path,
+) -> None:
+    """Another connection holds the write lock (a killed process's log being recovered, a
+    loaded disk): the start-up check times out once, asks again and goes through when the lock
+    is let go; with no patience left it is a TimeoutError (start-up refuses, naming it)."""
+    db = tmp_path / "triagebot.db"
+    store = SqliteStore(db)
+    await store.start()
+    monitor = HealthMonitor(store, _slack_ok, store_timeout=timedelta(seconds=0.2))
+    locker = sqlite3.connect(db, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(TimeoutError):
+            await monitor.require_writable_store(patience=timedelta(0))
+        waiting = asyncio.create_task(
+            monitor.require_writable_store(patience=timedelta(seconds=30))
+        )
+        done, _ = await asyncio.wait([waiting], timeout=0.6)  # past a few 0.2 s timeouts
+        assert not done, "the check gave up while the store was only slow"
+        locker.execute("COMMIT")
+        await asyncio.wait_for(waiting, 15)  # and goes through once the lock is let go
+    finally:
+        locker.close()
         await store.close()
