@@ -149,7 +149,12 @@ def test_the_cli_prints_the_timeouts_and_exits_right_after_the_deadline(
     done, elapsed = run_cli(playbook, hung_aws.url)
     assert done.returncode == 0, done.stderr
     assert "timed out after 2s" in done.stdout, done.stdout
-    assert "the playbook's 3s deadline passed" in done.stdout, done.stdout
+    # The second step ends at the playbook's deadline: as the executor's timeout or, when the
+    # call's own deadline inside botocore fires a moment first, as no answer in time.
+    assert (
+        "the playbook's 3s deadline passed" in done.stdout
+        or "`cloudwatch:DescribeAlarms` got no answer from AWS in time" in done.stdout
+    ), done.stdout
     assert "Traceback" not in done.stdout + done.stderr
     assert elapsed - baseline < 3 + 2, (
         f"exited {elapsed - baseline:.1f}s later than a healthy run, for a 3 s deadline"
