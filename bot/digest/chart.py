@@ -10,9 +10,6 @@ import io
 from collections import defaultdict
 from decimal import Decimal
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from bot.digest.model import Digest
 from bot.digest.money import money
 
@@ -51,6 +48,10 @@ def digest_chart_png(d: Digest) -> bytes | None:
     stacks = _stacks(d)
     labels = [f"{day.day:%b} {day.day.day}" for day in d.daily_series]
     positions = list(range(len(labels)))
+    # matplotlib takes about a second to import: only when a chart is drawn.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(9, 4.5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()

@@ -11,10 +11,6 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import DateFormatter, date2num
-from matplotlib.figure import Figure
-
 from bot.alarms.model import Alarm
 from bot.aws import AwsClients
 from bot.metric_data import MetricQuery, get_metric_data
@@ -72,6 +68,11 @@ async def fetch_alarm_metric(
 
 def alarm_chart_png(alarm: Alarm, points: MetricPoints) -> bytes:
     """A PNG line chart of ``points`` with the alarm's threshold as a dashed red line."""
+    # matplotlib takes about a second to import: only when a chart is drawn.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import DateFormatter, date2num
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(8, 3.5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
