@@ -6,7 +6,8 @@ timed out) busy and counted until botocore gives up, so a burst of calls to a hu
 starves every call after it, and the interpreter waits for those threads at exit. Here an
 abandoned call's thread leaves the count at once (the next call gets a new thread), ends when
 its call does (bounded: ``bot.aws_deadline``), and is a daemon, so a process that is done
-exits without waiting for it.
+exits without waiting for it. A thread idle for ``idle_s`` ends, so a burst's threads do not
+stay for the life of the process.
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ class _Counts:
 class CallPool(Executor):
     """A thread pool for blocking calls that may be abandoned (see the module doc)."""
 
-    def __init__(self, max_workers: int, name: str = "aws") -> None:
+    def __init__(self, max_workers: int, name: str = "aws", *, idle_s: float = 60.0) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self._max = max_workers
         self._name = name
+        self._idle_s = idle_s  # a thread with nothing to do for this long ends
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._counts = _Counts()
@@ -116,7 +118,15 @@ class CallPool(Executor):
         while True:
             with self._lock:
                 self._counts.idle += 1
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=self._idle_s)
+            except queue.Empty:
+                with self._lock:
+                    self._counts.idle -= 1
+                    if self._counts.queued <= self._counts.idle:  # the others take what waits
+                        self._counts.counted -= 1
+                        return
+                continue
             with self._lock:
                 self._counts.idle -= 1
                 if job is None:
