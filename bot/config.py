@@ -115,6 +115,10 @@ class Route(_Section):
     match: RouteMatch = Field(default_factory=RouteMatch)
     playbook: str
     channel: str = ""
+    # Link buttons on the root and the run message (templates of the alarm; each wins over
+    # the playbook's own): checked by ``bot.loading``, drawn by ``bot.incidents.links``.
+    runbook_url: str = ""
+    dashboard_url: str = ""
 
 
 class AlarmSettings(_Section):

@@ -50,6 +50,7 @@ from bot.incidents.changes import (
     utc,
 )
 from bot.incidents.followups import FollowUps
+from bot.incidents.links import AlarmLinks
 from bot.incidents.storm import StormMessages
 from bot.incidents.threads import Threads
 from bot.leases import HeldLeases, held_lease
@@ -116,7 +117,8 @@ class Incidents:
         self._owner = f"incidents-{uuid.uuid4().hex[:12]}"  # who holds a root lease
         self._held = held if held is not None else HeldLeases()  # the leases it holds now
         self._lock = Locks()
-        self._threads = Threads(sender, store, clock)
+        self._links = AlarmLinks(settings, catalog)
+        self._threads = Threads(sender, store, clock, self._links)
         self._follow_ups = FollowUps(
             settings=settings,
             catalog=catalog,
@@ -128,6 +130,7 @@ class Incidents:
             lock=self._lock,
             metrics=metrics,
             clock=clock,
+            links=self._links,
         )
         self._buttons = IncidentButtons(
             settings=settings,
@@ -303,7 +306,7 @@ class Incidents:
             await self._journal.add(pending_run(incident.key), incident=incident.key)
         sent = await self._threads.post(
             incident.channel,
-            msg.root_message(alarm, incident, self._clock()),
+            self._threads.root(alarm, incident),
             incident=incident,
             kind="root",
         )
@@ -355,7 +358,7 @@ class Incidents:
         opening = await snapshot(self._store, incident.key) or alarm
         sent = await self._threads.post(
             incident.channel,
-            msg.root_message(opening, incident, self._clock()),
+            self._threads.root(opening, incident),
             incident=incident,
             kind="root",
         )

@@ -4,7 +4,8 @@ message and plain notifications. Pure: an alarm and an incident in, text and Blo
 Everything an alarm carries (name, description, state reason, dimensions, account and region,
 a notification's subject and text) came from outside and is escaped on its way in
 (``bot.render.mrkdwn``); the only markup here is the bot's own: the console link, mentions of
-the people who pressed a button, bold and emoji.
+the people who pressed a button, bold and emoji. Link buttons (runbook, dashboard) are Block Kit
+``url`` buttons (``bot.render.links``), never mrkdwn.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.render.limits import (
     fit_blocks,
     truncate,
 )
+from bot.render.links import LinkButton, link_elements
 from bot.render.mrkdwn import escape, link, mention
 from bot.store.base import Incident
 
@@ -99,9 +101,17 @@ def resolved_words(alarm: Alarm, duration: timedelta) -> str:
     return f"Resolved after {format_duration(max(duration, timedelta(0)))}"
 
 
-def root_message(alarm: Alarm, incident: Incident, now: datetime, *, likely: str = "") -> SlackText:
+def root_message(
+    alarm: Alarm,
+    incident: Incident,
+    now: datetime,
+    *,
+    likely: str = "",
+    links: Sequence[LinkButton] = (),
+) -> SlackText:
     """The incident's root message: what fired, where, when, what its run points at (``likely``,
-    the correlator's first line, once the run has finished), its status, and the buttons."""
+    the correlator's first line, once the run has finished), its status, and the buttons (the
+    incident's own, then ``links``: the runbook and dashboard)."""
     emoji, words = state_label(alarm.source, alarm.state)
     name = escape(alarm.name)
     title = f"{emoji} *{words}* · *{name}*"
@@ -122,7 +132,7 @@ def root_message(alarm: Alarm, incident: Incident, now: datetime, *, likely: str
         )
     blocks.append({"type": "section", "fields": _facts(alarm)})
     blocks.append(context_block([link(console_url(alarm), CONSOLE_LABEL), *status]))
-    blocks.append(_buttons(incident))
+    blocks.append(_buttons(incident, links))
     return SlackText(text=clip(fallback, MAX_MRKDWN), blocks=fit_blocks(blocks))
 
 
@@ -151,7 +161,7 @@ def _facts(alarm: Alarm) -> list[dict[str, Any]]:
     ]
 
 
-def _buttons(incident: Incident) -> dict[str, Any]:
+def _buttons(incident: Incident, links: Sequence[LinkButton]) -> dict[str, Any]:
     value = incident.key[:MAX_BUTTON_VALUE]
     wanted: list[tuple[str, str, str | None]] = [("Re-run", RERUN_ACTION, None)]
     if incident.is_open:
@@ -167,6 +177,7 @@ def _buttons(incident: Incident) -> dict[str, Any]:
         if style:
             button["style"] = style
         elements.append(button)
+    elements += link_elements(links)
     return {"type": "actions", "block_id": "incident", "elements": elements}
 
 
