@@ -13,7 +13,8 @@ raises: the store keeps ``root_ts == ""`` and the next delivery for the key post
 The compare-and-set helpers and the small records beside the incident rows are
 ``bot/incidents/changes.py``; storm messages and their record ``bot/incidents/storm.py``; the
 buttons ``bot/incidents/buttons.py``; the run and the chart that follow a root
-``bot/incidents/followups.py``. Every Slack call goes through the sender (``bot.outbound``).
+``bot/incidents/followups.py``; what happened before, in the thread's first reply,
+``bot/incidents/history.py``. Every Slack call goes through the sender (``bot.outbound``).
 
 Storms are counted per route, and a route is named ``<channel>/<playbook>``: alarms that land
 on the same playbook in the same channel are one storm, whichever ``[[routes]]`` entry matched.
@@ -50,6 +51,7 @@ from bot.incidents.changes import (
     utc,
 )
 from bot.incidents.followups import FollowUps
+from bot.incidents.history import History
 from bot.incidents.links import AlarmLinks
 from bot.incidents.storm import StormMessages
 from bot.incidents.threads import Threads
@@ -131,6 +133,9 @@ class Incidents:
             metrics=metrics,
             clock=clock,
             links=self._links,
+        )
+        self._history = History(
+            settings=settings, store=store, sender=sender, threads=self._threads, metrics=metrics
         )
         self._buttons = IncidentButtons(
             settings=settings,
@@ -241,6 +246,7 @@ class Incidents:
         if not await self._store.incident_create(incident):
             log.info("incident %s is already open elsewhere; not opening another", incident.key)
             return []
+        await self._history.opened(incident, alarm)
         thread = thread_of(incident)
         if muted and thread and incident.muted_until is not None:
             # Flapping while muted: back into the muted thread, no new root and no run.
@@ -292,7 +298,7 @@ class Incidents:
         async def chart() -> None:
             await self._follow_ups.post_chart(alarm, incident.channel, ts)
 
-        return [run, chart]
+        return self._history.first(incident, alarm, ts, [run, chart])  # history replies first
 
     async def _post_root_message(self, incident: Incident, alarm: Alarm) -> str | None:
         """Post the root and save its ts; "" when the incident joined a storm, None when Slack

@@ -165,6 +165,9 @@ class Store(Protocol):
 
     async def incidents_opened_since(self, route: str, since: datetime) -> int: ...
 
+    async def incidents_of(self, key: str, since: datetime, limit: int) -> list[Incident]:
+        """The key's incidents opened at ``since`` or later, newest first, at most ``limit``."""
+
     async def incident_find_by_root(self, channel: str, ts: str) -> Incident | None:
         """The incident whose root message is ``ts`` in ``channel``."""
 
