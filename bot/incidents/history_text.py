@@ -1,5 +1,6 @@
 """How "has this happened before?" reads in a new incident's thread. Pure: what the store and
-Slack said about earlier incidents in, one reply out.
+Slack said about earlier incidents in, one reply out. Each earlier incident listed carries its
+resolution note, when someone left one (``bot/incidents/notes.py``).
 
 Alarm names, resource ids and notes came from outside and are escaped; the only markup is the
 bot's own: links to the earlier threads (permalinks Slack gave), mentions of who acknowledged,
@@ -22,6 +23,7 @@ from bot.store.base import Incident
 LISTED = 5  # earlier incidents listed one by one, at most
 OTHER_ALARMS = 5  # other alarms on the resource named, at most
 SUMMED = 7  # how many of the latest a frequent alarm's one line sums up
+NOTE_CHARS = 300  # of an earlier incident's resolution note, on one line
 _DAY = timedelta(days=1)
 
 
@@ -131,6 +133,8 @@ def _item(past: Past, now: datetime) -> str:
         parts.append(f"acknowledged by {mention(incident.acknowledged_by)}")
     if past.link:
         parts.append(link(past.link, "thread"))
+    if incident.note:
+        parts.append(f"📝 {escape(clip(incident.note, NOTE_CHARS))}")
     return " · ".join(parts)
 
 

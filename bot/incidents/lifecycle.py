@@ -144,6 +144,7 @@ class Incidents:
             access=AccessPolicy(settings.access, sender),
             threads=self._threads,
             follow_ups=self._follow_ups,
+            sender=sender,  # the *Add note* modal
             metrics=metrics,
             clock=clock,
         )
@@ -395,3 +396,7 @@ class Incidents:
     async def on_button(self, body: Mapping[str, Any]) -> None:
         """One block_actions payload with ``incident_*`` buttons. Never raises."""
         await self._buttons.on_button(body)
+
+    async def on_view(self, body: Mapping[str, Any]) -> None:
+        """One ``view_submission`` of the *Add note* modal. Never raises."""
+        await self._buttons.on_note(body)

@@ -37,7 +37,9 @@ from bot.store.base import Incident
 
 ACK_ACTION = "incident_ack"
 RERUN_ACTION = "incident_rerun"
-MUTE_ACTION = "incident_mute"
+MUTE_ACTION = "incident_mute"  # a select of MUTE_CHOICES (a button, on roots drawn before)
+NOTE_ACTION = "incident_note"
+MUTE_CHOICES = ("30m", "1h", "4h", "24h")
 ACTION_PREFIX = "incident_"
 
 MAX_FIELD_TEXT = 2000  # a section field's text
@@ -126,6 +128,9 @@ def root_message(
     blocks: list[dict[str, Any]] = [_section(title)]
     if alarm.reason or alarm.description:
         blocks.append(_section(escape(alarm.reason or alarm.description)))
+    if incident.note:
+        by = f" from {mention(incident.note_by)}" if incident.note_by else ""
+        blocks.append(_section(f"📝 *Resolution note*{by}: {escape(incident.note)}"))
     if likely:  # escaped (it names AWS resources) and cut to fit by likely_text
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": likely_text([likely])}}
@@ -162,11 +167,15 @@ def _facts(alarm: Alarm) -> list[dict[str, Any]]:
 
 
 def _buttons(incident: Incident, links: Sequence[LinkButton]) -> dict[str, Any]:
+    """Open: Acknowledge, Re-run, Mute (a choice of durations); resolved: Re-run and Add note
+    (Edit note once there is one); then the link buttons."""
     value = incident.key[:MAX_BUTTON_VALUE]
     wanted: list[tuple[str, str, str | None]] = [("Re-run", RERUN_ACTION, None)]
     if incident.is_open:
-        wanted = [("Acknowledge", ACK_ACTION, "primary"), *wanted, ("Mute 1h", MUTE_ACTION, None)]
-    elements = []
+        wanted = [("Acknowledge", ACK_ACTION, "primary"), *wanted]
+    else:
+        wanted.append(("Edit note" if incident.note else "Add note", NOTE_ACTION, None))
+    elements: list[dict[str, Any]] = []
     for label, action_id, style in wanted:
         button: dict[str, Any] = {
             "type": "button",
@@ -177,8 +186,23 @@ def _buttons(incident: Incident, links: Sequence[LinkButton]) -> dict[str, Any]:
         if style:
             button["style"] = style
         elements.append(button)
+    if incident.is_open:
+        elements.append(_mute_choice())
     elements += link_elements(links)
     return {"type": "actions", "block_id": "incident", "elements": elements}
+
+
+def _mute_choice() -> dict[str, Any]:
+    options = [
+        {"text": {"type": "plain_text", "text": f"Mute {choice}"}, "value": choice}
+        for choice in MUTE_CHOICES
+    ]
+    return {
+        "type": "static_select",
+        "action_id": MUTE_ACTION,
+        "placeholder": {"type": "plain_text", "text": "Mute"},
+        "options": options,
+    }
 
 
 def _section(text: str) -> dict[str, Any]:

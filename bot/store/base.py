@@ -97,6 +97,8 @@ class Incident:
     muted_until: datetime | None = None
     resolved_at: datetime | None = None
     storm_root_ts: str = ""  # the shared root message when coalesced into an alarm storm
+    note: str = ""  # the resolution note someone left (*Add note* on the resolved root)
+    note_by: str = ""  # who left it (Slack user id)
     version: int = 0
 
     @property

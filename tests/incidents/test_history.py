@@ -6,7 +6,6 @@ opens with what happened then, linking each earlier thread. A route may turn it 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,42 +13,13 @@ import pytest
 
 from bot.config import load_settings
 from bot.demo.slack_api import SlackMessage
-from bot.demo.slack_requests import button_payload, payload_body, signed_headers
 from bot.errors import ConfigError
-from tests.alarms.signing import alarm_message, notification, signer
-from tests.alarms.sns_harness import CHANNEL, SLACK_ENV, SnsHarness, start_harness
+from tests.alarms.sns_harness import CHANNEL, SnsHarness, start_harness
+from tests.incidents.through_app import NAME, fire, press, to_slack
 
-NAME = "prod-api-5xx"
 LB = "app/prod-api/50dc6c495c0c9188"
 NOW = datetime.now(UTC).replace(microsecond=0)
 PERMALINK = re.compile(r"<https://fake-workspace\.slack\.com/archives/C0ALARMS/p(\d+)\|thread>")
-
-
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-
-
-async def fire(h: SnsHarness, name: str, state: str, when: datetime) -> None:
-    body = notification(alarm_message(name, state, changed_at=stamp(when)))
-    assert (await h.post(signer().body(body)))[0] == 200
-    await h.settle()
-
-
-async def acknowledge(h: SnsHarness, root: SlackMessage, user: str) -> None:
-    [ack] = [
-        e
-        for b in root.blocks
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == "incident_ack"
-    ]
-    body = payload_body(
-        button_payload(ack, block_id="incident", user=user, channel=CHANNEL, message_ts=root.ts)
-    )
-    headers = signed_headers(body, SLACK_ENV["SLACK_SIGNING_SECRET"])
-    async with h.http.post(f"{h.url}/slack/events", data=body.encode(), headers=headers) as r:
-        assert r.status == 200
-    await h.settle()
 
 
 async def fired_before(h: SnsHarness) -> list[SlackMessage]:
@@ -57,29 +27,23 @@ async def fired_before(h: SnsHarness) -> list[SlackMessage]:
     its load balancer; their roots, oldest first."""
     for days, minutes in ((3, 12), (2, 45), (1, 5)):
         opened = NOW - timedelta(days=days)
-        await fire(h, NAME, "ALARM", opened)
+        await fire(h, "ALARM", opened)
         if days == 2:
-            await acknowledge(h, h.roots(NAME)[-1], "U0ONCALL")
-        await fire(h, NAME, "OK", opened + timedelta(minutes=minutes))
-    await fire(h, "prod-api-latency", "ALARM", NOW - timedelta(hours=20))
-    await fire(h, "prod-api-latency", "OK", NOW - timedelta(hours=20) + timedelta(minutes=8))
+            await to_slack(h, press(h.roots(NAME)[-1], "incident_ack"))
+        await fire(h, "OK", opened + timedelta(minutes=minutes))
+    await fire(h, "ALARM", NOW - timedelta(hours=20), "prod-api-latency")
+    await fire(h, "OK", NOW - timedelta(hours=20, minutes=-8), "prod-api-latency")
     return h.roots(NAME)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path, moto_url: str) -> AsyncIterator[SnsHarness]:
-    async for h in start_harness(tmp_path, moto_url):
-        yield h
-
-
 async def test_a_second_alarm_opens_its_thread_with_the_history_and_links(
-    harness: SnsHarness,
+    app_harness: SnsHarness,
 ) -> None:
-    h = harness
+    h = app_harness
     earlier = await fired_before(h)
     assert len(earlier) == 3
 
-    await fire(h, NAME, "ALARM", NOW)
+    await fire(h, "ALARM", NOW)
 
     roots = h.roots(NAME)
     assert len(roots) == 4
@@ -112,9 +76,9 @@ async def test_a_second_alarm_opens_its_thread_with_the_history_and_links(
 async def test_a_route_with_history_off_says_nothing_of_it(tmp_path: Path, moto_url: str) -> None:
     routes = f'[[routes]]\nplaybook = "alarm-default"\nmatch = {{ alarm_name = "{NAME}" }}\n'
     async for h in start_harness(tmp_path, moto_url, extra=routes + "history = false\n"):
-        await fire(h, NAME, "ALARM", NOW - timedelta(days=1))
-        await fire(h, NAME, "OK", NOW - timedelta(days=1) + timedelta(minutes=5))
-        await fire(h, NAME, "ALARM", NOW - timedelta(minutes=1))
+        await fire(h, "ALARM", NOW - timedelta(days=1))
+        await fire(h, "OK", NOW - timedelta(days=1) + timedelta(minutes=5))
+        await fire(h, "ALARM", NOW - timedelta(minutes=1))
 
         [_, root] = h.roots(NAME)
         replies = h.slack.thread(CHANNEL, root.ts)
@@ -125,9 +89,9 @@ async def test_a_route_with_history_off_says_nothing_of_it(tmp_path: Path, moto_
 async def test_the_window_is_configurable(tmp_path: Path, moto_url: str) -> None:
     async for h in start_harness(tmp_path, moto_url, extra='[history]\nwindow = "2d"\n'):
         for days in (3, 1):  # the first is outside the window
-            await fire(h, NAME, "ALARM", NOW - timedelta(days=days))
-            await fire(h, NAME, "OK", NOW - timedelta(days=days) + timedelta(minutes=5))
-        await fire(h, NAME, "ALARM", NOW)
+            await fire(h, "ALARM", NOW - timedelta(days=days))
+            await fire(h, "OK", NOW - timedelta(days=days) + timedelta(minutes=5))
+        await fire(h, "ALARM", NOW)
 
         first = h.slack.thread(CHANNEL, h.roots(NAME)[-1].ts)[0]
         assert first.text.splitlines()[0] == (

@@ -198,7 +198,12 @@ async def test_unfinished_lists_pending_and_expired_claims_oldest_first(
 
 
 async def test_an_incident_round_trips(store: Store) -> None:
-    inc = incident(root_ts="1700000000.000100", muted_until=T0 + timedelta(hours=1))
+    inc = incident(
+        root_ts="1700000000.000100",
+        muted_until=T0 + timedelta(hours=1),
+        note="Rolled back web-release-4711 & it recovered <3",
+        note_by="U0ONCALL",
+    )
     assert await store.incident_create(inc)
     assert await store.incident_get(inc.key) == inc
     assert await store.incident_find_by_root("C1", "1700000000.000100") == inc
