@@ -325,6 +325,7 @@ def build_app(
         deps,
         signing_secret=secret.get_secret_value() if secret else "",
         incident_actions=incidents.on_button,
+        incident_notes=incidents.on_view,
     )
     monitor = HealthMonitor(
         store,

@@ -34,6 +34,13 @@ def shipped_playbooks() -> Path:
     return Path(__file__).resolve().parent.parent / "playbooks"
 
 
+def _an_hour_or_more(value: timedelta, doing: str) -> timedelta:
+    """A period of at least an hour (a retention, a look-back), whose default is 30 days."""
+    if value < timedelta(hours=1):
+        raise ValueError(f"{doing} at least an hour (`1h`); the default is `30d`")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,9 +103,7 @@ class StoreSettings(_Section):
     @field_validator("retention")
     @classmethod
     def _long_enough(cls, value: timedelta) -> timedelta:
-        if value < timedelta(hours=1):
-            raise ValueError("keep records at least an hour (`1h`); the default is `30d`")
-        return value
+        return _an_hour_or_more(value, "keep records")
 
 
 class RouteMatch(_Section):
@@ -115,11 +120,28 @@ class Route(_Section):
     match: RouteMatch = Field(default_factory=RouteMatch)
     playbook: str
     channel: str = ""
+    # Link buttons on the root and the run message (templates of the alarm; each wins over
+    # the playbook's own): checked by ``bot.loading``, drawn by ``bot.incidents.links``.
+    runbook_url: str = ""
+    dashboard_url: str = ""
+    history: bool = True  # say in a new incident's thread how often it happened before
 
 
 class AlarmSettings(_Section):
     storm_threshold: int = Field(default=5, ge=1)
     storm_window: Duration = timedelta(minutes=2)
+
+
+class HistorySettings(_Section):
+    """How far back a new incident's thread looks for earlier incidents of the same alarm and
+    of other alarms on its resource (``bot/incidents/history.py``)."""
+
+    window: Duration = timedelta(days=30)
+
+    @field_validator("window")
+    @classmethod
+    def _long_enough(cls, value: timedelta) -> timedelta:
+        return _an_hour_or_more(value, "look back")
 
 
 class DigestSettings(_Section):
@@ -172,6 +194,7 @@ class FileSettings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     routes: tuple[Route, ...] = ()
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     digest: DigestSettings | None = None
     access: AccessSettings = Field(default_factory=AccessSettings)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)

@@ -78,6 +78,13 @@ _PLAYBOOK_KEYS = (
         "`true` if any step changes AWS: then only `[access] admins` may run it, after "
         "a confirm dialog. Required when a step type is mutating.",
     ),
+    (
+        "runbook_url",
+        "A link button on an alarm's incident root and run message: an http(s) URL, may be "
+        "a template reading `alarm` (`https://wiki/runbooks/{{ alarm.name }}`). A route's "
+        "`runbook_url` wins over it.",
+    ),
+    ("dashboard_url", "The same for a dashboard (`?lb={{ alarm.dimensions.LoadBalancer }}`)."),
     ("params", "Parameters by name (lower_snake_case), see below."),
     ("steps", "The steps, at least one, see below."),
 )

@@ -10,6 +10,7 @@ the config says about them:
 - a route's ``match.account`` is an account id or the name of an ``[[aws.accounts]]`` entry
   (names are resolved to ids here, so routes can say ``account = "prod"``);
 - an account's ``regions`` bound where the bot looks in it (see ``bot.account_checks``);
+- a route's ``runbook_url`` and ``dashboard_url`` are URLs, or templates reading the alarm;
 - the digest's cron and time zone make a schedule APScheduler accepts.
 
 Config problems point into the TOML file; playbook problems point into the playbook.
@@ -31,6 +32,7 @@ from bot.config_lines import locate
 from bot.digest.schedule import cron_trigger
 from bot.errors import ConfigError, did_you_mean
 from bot.playbooks.catalog import Catalog, check_catalog
+from bot.playbooks.links import LINK_LABELS, link_problems
 from bot.playbooks.schema import Playbook
 from bot.steps.registry import Registry
 
@@ -118,6 +120,14 @@ class ConfigText:
         return f"{self.path}:{position.line}:{position.col}" if position else self.path
 
 
+def _link_problems(route: Route, index: int, config: ConfigText) -> list[str]:
+    return [
+        f"{config.where('routes', index, key)}: route {index + 1}'s `{key}`: {problem}"
+        for key in LINK_LABELS
+        for problem in link_problems(getattr(route, key))
+    ]
+
+
 def _resolve_routes(
     settings: Settings, catalog: Catalog, config: ConfigText
 ) -> tuple[list[ResolvedRoute], list[str]]:
@@ -139,6 +149,7 @@ def _resolve_routes(
                 f"[[aws.accounts]] ({known}).{hint}"
             )
         problems += _region_problem(settings, route, index, config)
+        problems += _link_problems(route, index, config)
         if route.playbook not in catalog:
             hint = did_you_mean(route.playbook, catalog.names())
             problems.append(

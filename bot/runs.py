@@ -22,6 +22,7 @@ from bot.executor import Executor
 from bot.metrics import Metrics
 from bot.playbooks.schema import Playbook
 from bot.render.blocks import full_output
+from bot.render.links import LinkButton
 from bot.results import RunResult, Status, StepResult
 from bot.store.base import RunRecord, Store
 
@@ -47,6 +48,7 @@ class RunRequest:
     thread_ts: str | None = None
     alarm: Alarm | None = None
     pending: str = ""  # the journal entry this run takes over (bot.run_journal.pending_run)
+    links: tuple[LinkButton, ...] = ()  # the alarm's runbook and dashboard, on the final version
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -66,9 +68,11 @@ class RunView(Protocol):
         """Show a snapshot; returns at once (the view paces itself)."""
         ...
 
-    async def finish(self, run: RunResult, *, likely: Sequence[str] = ()) -> bool:
-        """Show the final version, opening with the correlator's suspect lines (retried until
-        shown, within a bound); False when it could not be."""
+    async def finish(
+        self, run: RunResult, *, likely: Sequence[str] = (), links: Sequence[LinkButton] = ()
+    ) -> bool:
+        """Show the final version, opening with the correlator's suspect lines and ending with
+        the link buttons (retried until shown, within a bound); False when it could not be."""
         ...
 
 
@@ -158,7 +162,7 @@ class SlackRuns:
         self._metrics.runs.labels(request.playbook.name, outcome).inc()
         for step in result.steps:
             self._metrics.step_seconds.labels(step.uses, str(step.status)).observe(step.duration_s)
-        await live.finish(result, likely=likely)
+        await live.finish(result, likely=likely, links=request.links)
         if self._journal is not None:
             await self._journal.remove(request.run_id)
         return result

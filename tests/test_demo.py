@@ -44,7 +44,19 @@ def test_demo_tells_the_incident_from_alarm_to_resolution_and_the_bill(tmp_path:
     )
 
     transcript = out[out.index("── #C0INCIDENTS ──") :]
-    thread, _, rest = transcript.partition("asked by <@U0ONCALL>")
+    # First the same alarm's incident of three days ago (seeded): a root, resolved, no thread.
+    earlier, today = re.split(r"\n(?=\[)", transcript.split("\n", 1)[1], maxsplit=1)
+    assert "✅ *Resolved after 9m* · *prod-web-5xx* (was ALARM)" in earlier and "↳" not in earlier
+    earlier_ts = re.match(r"\[(\d+)\.(\d+)\]", earlier)
+    assert earlier_ts, earlier
+    thread, _, rest = today.partition("asked by <@U0ONCALL>")
+    # Has this happened before? The thread's first reply says so, linking the earlier thread.
+    seen = thread.split("↳", 2)[1]
+    assert "🕘 *Seen before*: *prod-web-5xx* fired once in the last 30d; resolved after 9m." in seen
+    permalink = (
+        f"https://fake-workspace.slack.com/archives/C0INCIDENTS/p{''.join(earlier_ts.groups())}"
+    )
+    assert f"resolved after 9m · acknowledged by <@U0ONCALL> · <{permalink}|thread>" in seen
     # The root: acknowledged (by whom), then resolved with its duration.
     root = thread.split("↳", 1)[0]
     assert "✅ *Resolved after 4m* · *prod-web-5xx* (was ALARM)" in root
@@ -57,7 +69,7 @@ def test_demo_tells_the_incident_from_alarm_to_resolution_and_the_bill(tmp_path:
     for words in ("`deploy-pipeline/web-release-4711`", "ModifyTargetGroup", "404"):
         assert words in likely.group(1)
     assert "Possible:" not in root, "the root shows the first line only"
-    run_message = thread.split("↳", 2)[1].splitlines()
+    run_message = thread.split("↳", 3)[2].splitlines()
     assert "ALB 5XX ERRORS" in run_message[0] and "started by an alarm" in run_message[1]
     assert run_message[2].strip() == likely.group(0)
     assert "✅ OK — Resolved after 4m." in thread, "the OK notification replied in the thread"

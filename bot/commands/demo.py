@@ -38,6 +38,8 @@ DEMO_CREDENTIALS = {
     "AWS_REGION": "us-east-1",
 }
 ALARM_AGE = timedelta(minutes=4)  # the alarm fired this long before it resolves
+EARLIER = timedelta(days=3, hours=2)  # the same alarm fired this long ago, once before
+EARLIER_TOOK = timedelta(minutes=9)  # and resolved after this
 
 
 async def demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -45,7 +47,7 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
         import moto  # noqa: F401
 
         from bot.demo.moto_server import LocalAws
-        from bot.demo.seed import seed_incident
+        from bot.demo.seed import seed_earlier_incident, seed_incident
     except ImportError as exc:
         raise ConfigError("`triagebot demo` needs moto: pip install 'triagebot[demo]'") from exc
     from bot.demo import output
@@ -87,6 +89,18 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
                 story = Story(
                     http, base, slack, sns_key, signing_secret, incident, TOPIC, CHANNEL, USER, say
                 )
+                await seed_earlier_incident(
+                    app.store,
+                    slack.workspace,
+                    incident,
+                    topic_arn=TOPIC,
+                    channel=CHANNEL,
+                    route=f"{CHANNEL}/alb-errors",
+                    acknowledged_by=USER,
+                    at=datetime.now(UTC) - EARLIER,
+                    took=EARLIER_TOOK,
+                )
+                say("seeded the same alarm's incident of 3 days ago (its root and its record)")
                 fired = datetime.now(UTC) - ALARM_AGE
                 took = await story.alarm("ALARM", at=fired)
                 say(

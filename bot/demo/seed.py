@@ -1,16 +1,22 @@
 """A realistic incident in a local AWS (moto): an ALB whose targets are failing, the 5xx alarm
-that fired, and the metric that made it fire. Used by ``triagebot demo``, the end-to-end
-tests and the benchmarks."""
+that fired, and the metric that made it fire. Used by ``triagebot demo``, the end-to-end tests
+and the benchmarks. For the demo, also the same alarm's incident three days before, in the
+store and the channel (``seed_earlier_incident``)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+
+from bot.alarms.parse import parse_notification
+from bot.demo.slack_workspace import FakeWorkspace
+from bot.incidents.messages import root_message
+from bot.store.base import Incident, Store
 
 ALARM_NAME = "prod-web-5xx"
 LB_NAME = "prod-web"
@@ -177,3 +183,43 @@ def alarm_envelope(
         "Timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "UnsubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic_arn}:1",
     }
+
+
+async def seed_earlier_incident(
+    store: Store,
+    workspace: FakeWorkspace,
+    seeded: SeededIncident,
+    *,
+    topic_arn: str,
+    channel: str,
+    route: str,
+    acknowledged_by: str,
+    at: datetime,
+    took: timedelta,
+) -> Incident:
+    """The same alarm once before (at ``at``, resolved ``took`` later, acknowledged): its root in
+    the channel as the bot drew it, and its record in the store, so that the demo's incident
+    opens its thread with "seen before" and a link to this one."""
+    alarm = parse_notification(alarm_envelope(seeded, topic_arn, at=at), now=at)
+    if alarm is None:
+        raise ValueError("the seeded alarm did not parse")
+    resolved = at + took
+    incident = Incident(
+        key=alarm.incident_key,
+        route=route,
+        channel=channel,
+        root_ts="",
+        state="OK",
+        opened_at=at,
+        state_changed_at=resolved,
+        alarm_name=alarm.name,
+        acknowledged_by=acknowledged_by,
+        resolved_at=resolved,
+    )
+    root = root_message(alarm, incident, resolved)
+    posted = workspace.call(
+        "chat.postMessage", {"channel": channel, "text": root.text, "blocks": root.blocks}
+    )
+    incident = replace(incident, root_ts=str(posted["ts"]))
+    await store.incident_create(incident)
+    return incident

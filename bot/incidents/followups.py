@@ -18,7 +18,7 @@ from bot.errors import BotError
 from bot.incidents import messages as msg
 from bot.incidents.changes import Locks, save_likely
 from bot.incidents.chart import alarm_chart_png, chart_filename, fetch_alarm_metric
-from bot.incidents.threads import Threads
+from bot.incidents.threads import Links, Threads
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
@@ -46,6 +46,7 @@ class FollowUps:
         lock: Locks,
         metrics: Metrics,
         clock: Callable[[], datetime],
+        links: Links = lambda _: (),
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -57,6 +58,7 @@ class FollowUps:
         self._lock = lock  # the incidents' lock per key: the root is redrawn in order
         self._metrics = metrics
         self._clock = clock
+        self._links = links  # the runbook and dashboard buttons on the run's message
 
     async def run_playbook(
         self,
@@ -93,6 +95,7 @@ class FollowUps:
                 thread_ts=thread_ts,
                 alarm=alarm,
                 pending=pending,
+                links=self._links(alarm),
             )
         )
         likely = likely_of(result, alarm)

@@ -13,7 +13,8 @@ raises: the store keeps ``root_ts == ""`` and the next delivery for the key post
 The compare-and-set helpers and the small records beside the incident rows are
 ``bot/incidents/changes.py``; storm messages and their record ``bot/incidents/storm.py``; the
 buttons ``bot/incidents/buttons.py``; the run and the chart that follow a root
-``bot/incidents/followups.py``. Every Slack call goes through the sender (``bot.outbound``).
+``bot/incidents/followups.py``; what happened before, in the thread's first reply,
+``bot/incidents/history.py``. Every Slack call goes through the sender (``bot.outbound``).
 
 Storms are counted per route, and a route is named ``<channel>/<playbook>``: alarms that land
 on the same playbook in the same channel are one storm, whichever ``[[routes]]`` entry matched.
@@ -50,6 +51,8 @@ from bot.incidents.changes import (
     utc,
 )
 from bot.incidents.followups import FollowUps
+from bot.incidents.history import History
+from bot.incidents.links import AlarmLinks
 from bot.incidents.storm import StormMessages
 from bot.incidents.threads import Threads
 from bot.leases import HeldLeases, held_lease
@@ -116,7 +119,8 @@ class Incidents:
         self._owner = f"incidents-{uuid.uuid4().hex[:12]}"  # who holds a root lease
         self._held = held if held is not None else HeldLeases()  # the leases it holds now
         self._lock = Locks()
-        self._threads = Threads(sender, store, clock)
+        self._links = AlarmLinks(settings, catalog)
+        self._threads = Threads(sender, store, clock, self._links)
         self._follow_ups = FollowUps(
             settings=settings,
             catalog=catalog,
@@ -128,6 +132,10 @@ class Incidents:
             lock=self._lock,
             metrics=metrics,
             clock=clock,
+            links=self._links,
+        )
+        self._history = History(
+            settings=settings, store=store, sender=sender, threads=self._threads, metrics=metrics
         )
         self._buttons = IncidentButtons(
             settings=settings,
@@ -136,6 +144,7 @@ class Incidents:
             access=AccessPolicy(settings.access, sender),
             threads=self._threads,
             follow_ups=self._follow_ups,
+            sender=sender,  # the *Add note* modal
             metrics=metrics,
             clock=clock,
         )
@@ -238,6 +247,7 @@ class Incidents:
         if not await self._store.incident_create(incident):
             log.info("incident %s is already open elsewhere; not opening another", incident.key)
             return []
+        await self._history.opened(incident, alarm)
         thread = thread_of(incident)
         if muted and thread and incident.muted_until is not None:
             # Flapping while muted: back into the muted thread, no new root and no run.
@@ -289,7 +299,7 @@ class Incidents:
         async def chart() -> None:
             await self._follow_ups.post_chart(alarm, incident.channel, ts)
 
-        return [run, chart]
+        return self._history.first(incident, alarm, ts, [run, chart])  # history replies first
 
     async def _post_root_message(self, incident: Incident, alarm: Alarm) -> str | None:
         """Post the root and save its ts; "" when the incident joined a storm, None when Slack
@@ -303,7 +313,7 @@ class Incidents:
             await self._journal.add(pending_run(incident.key), incident=incident.key)
         sent = await self._threads.post(
             incident.channel,
-            msg.root_message(alarm, incident, self._clock()),
+            self._threads.root(alarm, incident),
             incident=incident,
             kind="root",
         )
@@ -355,7 +365,7 @@ class Incidents:
         opening = await snapshot(self._store, incident.key) or alarm
         sent = await self._threads.post(
             incident.channel,
-            msg.root_message(opening, incident, self._clock()),
+            self._threads.root(opening, incident),
             incident=incident,
             kind="root",
         )
@@ -386,3 +396,7 @@ class Incidents:
     async def on_button(self, body: Mapping[str, Any]) -> None:
         """One block_actions payload with ``incident_*`` buttons. Never raises."""
         await self._buttons.on_button(body)
+
+    async def on_view(self, body: Mapping[str, Any]) -> None:
+        """One ``view_submission`` of the *Add note* modal. Never raises."""
+        await self._buttons.on_note(body)

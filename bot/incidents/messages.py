@@ -4,7 +4,8 @@ message and plain notifications. Pure: an alarm and an incident in, text and Blo
 Everything an alarm carries (name, description, state reason, dimensions, account and region,
 a notification's subject and text) came from outside and is escaped on its way in
 (``bot.render.mrkdwn``); the only markup here is the bot's own: the console link, mentions of
-the people who pressed a button, bold and emoji.
+the people who pressed a button, bold and emoji. Link buttons (runbook, dashboard) are Block Kit
+``url`` buttons (``bot.render.links``), never mrkdwn.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ from bot.render.limits import (
     fit_blocks,
     truncate,
 )
+from bot.render.links import LinkButton, link_elements
 from bot.render.mrkdwn import escape, link, mention
 from bot.store.base import Incident
 
 ACK_ACTION = "incident_ack"
 RERUN_ACTION = "incident_rerun"
-MUTE_ACTION = "incident_mute"
+MUTE_ACTION = "incident_mute"  # a select of MUTE_CHOICES (a button, on roots drawn before)
+NOTE_ACTION = "incident_note"
+MUTE_CHOICES = ("30m", "1h", "4h", "24h")
 ACTION_PREFIX = "incident_"
 
 MAX_FIELD_TEXT = 2000  # a section field's text
@@ -99,9 +103,17 @@ def resolved_words(alarm: Alarm, duration: timedelta) -> str:
     return f"Resolved after {format_duration(max(duration, timedelta(0)))}"
 
 
-def root_message(alarm: Alarm, incident: Incident, now: datetime, *, likely: str = "") -> SlackText:
+def root_message(
+    alarm: Alarm,
+    incident: Incident,
+    now: datetime,
+    *,
+    likely: str = "",
+    links: Sequence[LinkButton] = (),
+) -> SlackText:
     """The incident's root message: what fired, where, when, what its run points at (``likely``,
-    the correlator's first line, once the run has finished), its status, and the buttons."""
+    the correlator's first line, once the run has finished), its status, and the buttons (the
+    incident's own, then ``links``: the runbook and dashboard)."""
     emoji, words = state_label(alarm.source, alarm.state)
     name = escape(alarm.name)
     title = f"{emoji} *{words}* · *{name}*"
@@ -116,13 +128,16 @@ def root_message(alarm: Alarm, incident: Incident, now: datetime, *, likely: str
     blocks: list[dict[str, Any]] = [_section(title)]
     if alarm.reason or alarm.description:
         blocks.append(_section(escape(alarm.reason or alarm.description)))
+    if incident.note:
+        by = f" from {mention(incident.note_by)}" if incident.note_by else ""
+        blocks.append(_section(f"📝 *Resolution note*{by}: {escape(incident.note)}"))
     if likely:  # escaped (it names AWS resources) and cut to fit by likely_text
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": likely_text([likely])}}
         )
     blocks.append({"type": "section", "fields": _facts(alarm)})
     blocks.append(context_block([link(console_url(alarm), CONSOLE_LABEL), *status]))
-    blocks.append(_buttons(incident))
+    blocks.append(_buttons(incident, links))
     return SlackText(text=clip(fallback, MAX_MRKDWN), blocks=fit_blocks(blocks))
 
 
@@ -151,12 +166,16 @@ def _facts(alarm: Alarm) -> list[dict[str, Any]]:
     ]
 
 
-def _buttons(incident: Incident) -> dict[str, Any]:
+def _buttons(incident: Incident, links: Sequence[LinkButton]) -> dict[str, Any]:
+    """Open: Acknowledge, Re-run, Mute (a choice of durations); resolved: Re-run and Add note
+    (Edit note once there is one); then the link buttons."""
     value = incident.key[:MAX_BUTTON_VALUE]
     wanted: list[tuple[str, str, str | None]] = [("Re-run", RERUN_ACTION, None)]
     if incident.is_open:
-        wanted = [("Acknowledge", ACK_ACTION, "primary"), *wanted, ("Mute 1h", MUTE_ACTION, None)]
-    elements = []
+        wanted = [("Acknowledge", ACK_ACTION, "primary"), *wanted]
+    else:
+        wanted.append(("Edit note" if incident.note else "Add note", NOTE_ACTION, None))
+    elements: list[dict[str, Any]] = []
     for label, action_id, style in wanted:
         button: dict[str, Any] = {
             "type": "button",
@@ -167,7 +186,23 @@ def _buttons(incident: Incident) -> dict[str, Any]:
         if style:
             button["style"] = style
         elements.append(button)
+    if incident.is_open:
+        elements.append(_mute_choice())
+    elements += link_elements(links)
     return {"type": "actions", "block_id": "incident", "elements": elements}
+
+
+def _mute_choice() -> dict[str, Any]:
+    options = [
+        {"text": {"type": "plain_text", "text": f"Mute {choice}"}, "value": choice}
+        for choice in MUTE_CHOICES
+    ]
+    return {
+        "type": "static_select",
+        "action_id": MUTE_ACTION,
+        "placeholder": {"type": "plain_text", "text": "Mute"},
+        "options": options,
+    }
 
 
 def _section(text: str) -> dict[str, Any]:

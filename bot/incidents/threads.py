@@ -6,19 +6,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.alarms.model import Alarm
 from bot.incidents import messages as msg
 from bot.incidents.changes import likely_line, snapshot
 from bot.outbound.sender import Sent, SlackSender
+from bot.render.links import LinkButton
 from bot.store.base import Incident, Store
+
+Links = Callable[[Alarm], tuple[LinkButton, ...]]
+"""An alarm's link buttons (``bot.incidents.links.AlarmLinks``)."""
 
 
 class Threads:
     """Posts into incident threads and keeps root messages showing their incident."""
 
-    def __init__(self, sender: SlackSender, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        sender: SlackSender,
+        store: Store,
+        clock: Callable[[], datetime],
+        links: Links = lambda _: (),
+    ) -> None:
         self._sender = sender
         self._store = store
         self._clock = clock
+        self._links = links
+
+    def root(self, alarm: Alarm, incident: Incident, likely: str = "") -> msg.SlackText:
+        """The incident's root message as it stands, with the alarm's link buttons."""
+        return msg.root_message(
+            alarm, incident, self._clock(), likely=likely, links=self._links(alarm)
+        )
 
     async def post(
         self,
@@ -57,5 +75,4 @@ class Threads:
         if alarm is None:
             return
         likely = await likely_line(self._store, incident)
-        root = msg.root_message(alarm, incident, self._clock(), likely=likely)
-        await self.update(incident.channel, incident.root_ts, root)
+        await self.update(incident.channel, incident.root_ts, self.root(alarm, incident, likely))

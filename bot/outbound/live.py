@@ -25,6 +25,7 @@ from typing import Any
 
 from bot.outbound.sender import Sent, SlackSender
 from bot.render.blocks import full_output, needs_file, run_blocks, run_fallback_text
+from bot.render.links import LinkButton
 from bot.results import RunResult
 from bot.timings import DEFAULTS
 
@@ -88,15 +89,19 @@ class LiveMessage:
                 if run is not None and not self._finished:
                     await self._edit(run, buttons=False)
 
-    async def finish(self, run: RunResult, *, likely: Sequence[str] = ()) -> bool:
-        """The final version, with buttons, opening with ``likely`` (the correlator's suspect
-        lines); the full output as a file when it did not fit. False when Slack never took it
-        (the person who asked is told, when Slack lets us).
+    async def finish(
+        self, run: RunResult, *, likely: Sequence[str] = (), links: Sequence[LinkButton] = ()
+    ) -> bool:
+        """The final version, with buttons (``links`` after its own), opening with ``likely``
+        (the correlator's suspect lines); the full output as a file when it did not fit. False
+        when Slack never took it (the person who asked is told, when Slack lets us).
 
         No waiting for a snapshot being shown: the sender sends edits of one message in order,
         and a snapshot still waiting for the edit budget is replaced by this version."""
         self._finished = True
-        blocks = run_blocks(run, requested_by=self.requested_by, buttons=True, likely=likely)
+        blocks = run_blocks(
+            run, requested_by=self.requested_by, buttons=True, likely=likely, links=links
+        )
         sent = await self._retried(lambda: self._final(run, blocks))
         if not sent.ok:
             log.error("run %s: Slack never took its final message: %s", run.run_id, sent.error)

@@ -58,7 +58,9 @@ _UNKNOWN_OUTCOME = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.Clien
 _TRANSIENT = frozenset({"ratelimited", "fatal_error", "internal_error", "service_unavailable"})
 METADATA_TYPE = "triagebot_message"
 LOOKUP_LIMIT = 100  # recent messages searched for a post whose outcome is unknown
-_READS = frozenset({"usergroups.users.list", "conversations.history", "conversations.replies"})
+_READS = frozenset(
+    {"usergroups.users.list", "conversations.history", "conversations.replies", "chat.getPermalink"}
+)
 
 Blocks = Sequence[Mapping[str, Any]]
 
@@ -271,6 +273,14 @@ class SlackSender:
         if not sent.ok:
             return None
         return frozenset(str(u) for u in sent.data.get("users") or [])
+
+    async def permalink(self, channel: str, ts: str) -> str:
+        """``chat.getPermalink``: a link to message ``ts`` (an incident's thread); "" when Slack
+        would not say (the message is gone, Slack is down). Needs no scope."""
+        args = {"channel": channel, "message_ts": ts}
+        sent = await self._call("chat.getPermalink", channel, args)
+        link = str(sent.data.get("permalink") or "") if sent.ok else ""
+        return link if link.startswith("https://") else ""
 
     # the one call
 

@@ -1,5 +1,5 @@
 """The playbook checks that go past the file's shape: step types and their ``with:`` parameters,
-step ids and ``needs``, parameter defaults, and the templates everywhere.
+step ids and ``needs``, parameter defaults, the templates everywhere, and the link buttons.
 
 Each check looks at the parts that are individually well-formed (a step that fails the schema is
 reported by the schema layer and skipped here), so one mistake never hides the others.
@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.playbooks import templating
+from bot.playbooks.links import LINK_LABELS, link_problems
 from bot.playbooks.marked_yaml import Issue, Loc, MarkedDocument
 from bot.playbooks.params import default_problem
 from bot.playbooks.schema import ParamSpec, StepSpec
@@ -62,6 +63,7 @@ def check_semantics(doc: MarkedDocument, registry: Registry) -> list[Issue]:
     issues = list(_param_defaults(doc, _valid_params(raw_params), param_names))
     issues += _duplicate_ids(doc, raw_steps)
     issues += _needs(doc, steps, step_ids)
+    issues += _links(doc, data)
     upstream = _upstream({spec.id: spec.needs for _, spec in reversed(steps)})
     for index, spec in steps:
         issues += _step_type(doc, index, spec, registry, data.get("mutating") is True)
@@ -77,6 +79,17 @@ def check_semantics(doc: MarkedDocument, registry: Registry) -> list[Issue]:
             mark = doc.value_mark(("steps", index, "when"))
             issues += check_template(condition_source(spec.when), mark, scope)
         issues += _templates(doc, ("steps", index, "with"), spec.with_, scope)
+    return issues
+
+
+def _links(doc: MarkedDocument, data: Mapping[Any, Any]) -> list[Issue]:
+    """``runbook_url`` and ``dashboard_url``: URLs, or templates reading only the alarm."""
+    issues = []
+    for key in LINK_LABELS:
+        value = data.get(key)
+        if isinstance(value, str):
+            mark = doc.value_mark((key,))
+            issues += [Issue(mark, f"`{key}`: {problem}") for problem in link_problems(value)]
     return issues
 
 

@@ -54,6 +54,10 @@ class Playbook(_Model):
     timeout: Duration = DEFAULT_RUN_TIMEOUT
     allow: tuple[str, ...] = ()  # Slack user ids (U…/W…) or user-group ids (S…)
     mutating: bool = False
+    # Link buttons on an incident's root and run message; templates of the alarm
+    # (``bot.playbooks.links``). A route's own link wins over its playbook's.
+    runbook_url: str = ""
+    dashboard_url: str = ""
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     steps: tuple[StepSpec, ...] = Field(min_length=1)
     source: str = Field(default="", exclude=True)  # the file it came from

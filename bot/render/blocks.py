@@ -21,6 +21,7 @@ from bot.render.limits import (
     fit_blocks,
     truncate,
 )
+from bot.render.links import LinkButton, link_elements
 from bot.render.mrkdwn import escape, is_user_id, mention
 from bot.render.text import (
     attempts_phrase,
@@ -77,8 +78,10 @@ def run_blocks(
     requested_by: str = "",
     buttons: bool = True,
     likely: Sequence[str] = (),
+    links: Sequence[LinkButton] = (),
 ) -> list[dict[str, Any]]:
-    """The message for a run, in progress or finished; buttons only once it has finished.
+    """The message for a run, in progress or finished; buttons only once it has finished, the
+    run's own and then ``links`` (an alarm's runbook and dashboard, ``bot.render.links``).
     ``likely`` (``bot.correlate.likely_lines``) is the first section, above the steps."""
     blocks: list[dict[str, Any]] = [
         {
@@ -104,6 +107,7 @@ def run_blocks(
                     "elements": [
                         _button("Re-run", RERUN_ACTION, run.run_id),
                         _button("Details", DETAILS_ACTION, run.run_id),
+                        *link_elements(links),
                     ],
                 }
             )

@@ -10,12 +10,15 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
+from bot.incidents.notes import NOTE_CALLBACK
+from bot.render.links import LINK_ACTION_PREFIX
 from bot.slack.actions import DETAILS_ACTION, RERUN_ACTION, RunButtons
 from bot.slack.commands import CONFIRM_ACTION, TriageCommand
 from bot.slack.deps import SlackDeps
 from bot.slack.modal import CALLBACK_ID, PLAYBOOK_ACTION
 
 INCIDENT_ACTIONS = re.compile(r"^incident_")
+LINK_ACTIONS = re.compile(f"^{LINK_ACTION_PREFIX}")
 
 
 class _TokenSkippedFilter(logging.Filter):
@@ -33,7 +36,11 @@ def _quiet_token_warning() -> None:
 
 
 def build_bolt_app(
-    deps: SlackDeps, *, signing_secret: str, incident_actions: Any = None
+    deps: SlackDeps,
+    *,
+    signing_secret: str,
+    incident_actions: Any = None,
+    incident_notes: Any = None,
 ) -> AsyncApp:
     """``process_before_response=True``: the HTTP answer is the ack, sent as soon as the
     listener returns — and listeners return at once, their work spawned as tracked tasks."""
@@ -75,6 +82,17 @@ def build_bolt_app(
         async def on_incident_button(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()
             deps.tasks.spawn(incident_actions(body), name="incident-button")
+
+    if incident_notes is not None:
+
+        @app.view(NOTE_CALLBACK)
+        async def on_incident_note(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack()  # the modal closes; the note is saved and shown after
+            deps.tasks.spawn(incident_notes(body), name="incident-note")
+
+    @app.action(LINK_ACTIONS)
+    async def on_link_button(ack: AsyncAck) -> None:
+        await ack()  # a runbook or dashboard button: Slack opens the link, nothing to do here
 
     @app.action(PLAYBOOK_ACTION)
     async def on_modal_playbook(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -97,6 +97,8 @@ class Incident:
     muted_until: datetime | None = None
     resolved_at: datetime | None = None
     storm_root_ts: str = ""  # the shared root message when coalesced into an alarm storm
+    note: str = ""  # the resolution note someone left (*Add note* on the resolved root)
+    note_by: str = ""  # who left it (Slack user id)
     version: int = 0
 
     @property
@@ -164,6 +166,9 @@ class Store(Protocol):
         """Replace the incident if its stored version is ``expected_version`` (then bumped)."""
 
     async def incidents_opened_since(self, route: str, since: datetime) -> int: ...
+
+    async def incidents_of(self, key: str, since: datetime, limit: int) -> list[Incident]:
+        """The key's incidents opened at ``since`` or later, newest first, at most ``limit``."""
 
     async def incident_find_by_root(self, channel: str, ts: str) -> Incident | None:
         """The incident whose root message is ``ts`` in ``channel``."""

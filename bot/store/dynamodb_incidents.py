@@ -117,6 +117,20 @@ class DynamoDbIncidents(DynamoDbBase):
                 return count
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    async def incidents_of(self, key_: str, since: datetime, limit: int) -> list[Incident]:
+        items = await self._query(
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :since AND :last",
+            ExpressionAttributeValues={
+                ":pk": s(incident_pk(key_)),
+                ":since": s(incident_sk(us(since))),
+                ":last": s("AT#~"),  # after every zero-padded time
+            },
+            ScanIndexForward=False,
+            ConsistentRead=True,
+            Limit=limit,
+        )
+        return [incident_from_item(item) for item in items[:limit]]
+
     async def incident_find_by_root(self, channel: str, ts: str) -> Incident | None:
         if not ts:
             return None

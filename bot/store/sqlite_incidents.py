@@ -40,6 +40,15 @@ class SqliteIncidents(SqliteBase):
         )
         return int(rows[0][0])
 
+    async def incidents_of(self, key: str, since: datetime, limit: int) -> list[Incident]:
+        rows = await self._run(
+            select,
+            "SELECT * FROM incidents WHERE key = ? AND opened_at >= ?"
+            " ORDER BY opened_at DESC LIMIT ?",
+            (key, us(since), limit),
+        )
+        return [_incident_from_row(row) for row in rows]
+
     async def incident_find_by_root(self, channel: str, ts: str) -> Incident | None:
         if not ts:
             return None

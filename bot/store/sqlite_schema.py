@@ -95,6 +95,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX incidents_by_resolved ON incidents (resolved_at)"
         " WHERE resolved_at IS NOT NULL",
     ),
+    # 5: an incident's resolution note and who left it (bot/incidents/notes.py)
+    (
+        "ALTER TABLE incidents ADD COLUMN note TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE incidents ADD COLUMN note_by TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

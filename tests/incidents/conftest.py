@@ -1,5 +1,5 @@
 """An ``Incidents`` wired to real parts: the fake Slack Web API over HTTP, moto, a SQLite file,
-a real catalog, executor and ``SlackRuns``."""
+a real catalog, executor and ``SlackRuns``; and the whole app, for tests through the server."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from bot.playbooks.catalog import load_catalog
 from bot.runs import SlackRuns
 from bot.steps import default_registry
 from bot.store.sqlite import SqliteStore
+from tests.alarms.sns_harness import SnsHarness, start_harness
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PLAYBOOKS = FIXTURES / "playbooks" / "incidents"
@@ -142,6 +143,13 @@ def button_body(
 
 
 Build = Callable[..., Awaitable[World]]
+
+
+@pytest.fixture
+async def app_harness(tmp_path: Path, moto_url: str) -> AsyncIterator[SnsHarness]:
+    """The whole app on a loopback port (``tests.alarms.sns_harness``), default config."""
+    async for harness in start_harness(tmp_path, moto_url):
+        yield harness
 
 
 @pytest.fixture

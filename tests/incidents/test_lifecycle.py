@@ -43,13 +43,15 @@ async def test_first_alarm_posts_root_runs_playbook_and_charts_in_thread(build: 
         "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
         "#alarmsV2:alarm/prod-web-5xx" in text
     )
-    assert "[Acknowledge] [Re-run] [Mute 1h]" in text
+    assert "[Acknowledge] [Re-run] [Mute ▾]" in text
     buttons = [e for b in root.blocks if b["type"] == "actions" for e in b["elements"]]
-    assert {b["action_id"]: b["value"] for b in buttons} == {
+    assert {b["action_id"]: b.get("value") for b in buttons} == {
         "incident_ack": alarm.incident_key,
         "incident_rerun": alarm.incident_key,
-        "incident_mute": alarm.incident_key,
+        "incident_mute": None,  # a select of durations: it acts on the root it is on
     }
+    [mute] = [b for b in buttons if b["action_id"] == "incident_mute"]
+    assert [o["value"] for o in mute["options"]] == ["30m", "1h", "4h", "24h"]
     thread = world.thread(root)
     run_messages = [m for m in thread if "alarm triage (test)" in shown(m).lower()]
     assert len(run_messages) == 1

@@ -198,7 +198,12 @@ async def test_unfinished_lists_pending_and_expired_claims_oldest_first(
 
 
 async def test_an_incident_round_trips(store: Store) -> None:
-    inc = incident(root_ts="1700000000.000100", muted_until=T0 + timedelta(hours=1))
+    inc = incident(
+        root_ts="1700000000.000100",
+        muted_until=T0 + timedelta(hours=1),
+        note="Rolled back web-release-4711 & it recovered <3",
+        note_by="U0ONCALL",
+    )
     assert await store.incident_create(inc)
     assert await store.incident_get(inc.key) == inc
     assert await store.incident_find_by_root("C1", "1700000000.000100") == inc
@@ -294,6 +299,27 @@ async def test_incidents_opened_since_counts_one_route_in_the_window(store: Stor
     assert await store.incidents_opened_since("alb", T0 + timedelta(seconds=31)) == 2
     assert await store.incidents_opened_since("rds", T0) == 1
     assert await store.incidents_opened_since("lambda", T0) == 0
+
+
+async def test_incidents_of_a_key_are_its_own_newest_first_within_the_window(
+    store: Store,
+) -> None:
+    hour = timedelta(hours=1)
+    for i in range(4):  # resolved one after the other, the last still open
+        opened = T0 + i * hour
+        resolved = opened + timedelta(minutes=5) if i < 3 else None
+        await store.incident_create(incident("k", opened_at=opened, resolved_at=resolved))
+    await store.incident_create(incident("k-other", opened_at=T0 + hour))
+
+    found = await store.incidents_of("k", T0 + hour, 10)
+
+    assert [i.opened_at for i in found] == [T0 + 3 * hour, T0 + 2 * hour, T0 + hour]
+    assert found[0].is_open and found[1].resolved_at == T0 + 2 * hour + timedelta(minutes=5)
+    assert [i.opened_at for i in await store.incidents_of("k", T0, 2)] == [
+        T0 + 3 * hour,
+        T0 + 2 * hour,
+    ]
+    assert await store.incidents_of("nothing", T0, 10) == []
 
 
 # --- leases, schedule, claims ----------------------------------------------------------------

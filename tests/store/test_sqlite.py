@@ -10,6 +10,7 @@ import multiprocessing
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,6 +64,29 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(db_path: Path) -
     await s.save_output("r1", "full text")
     assert await s.run_output("r1") == "full text"
     assert (await s.get_run("r1")) is not None
+    await s.close()
+
+
+async def test_a_version_4_stores_incidents_keep_and_gain_their_notes(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as raw:
+        for migration in MIGRATIONS[:4]:
+            for statement in migration:
+                raw.execute(statement)
+        raw.execute("PRAGMA user_version = 4")
+        raw.execute(
+            "INSERT INTO incidents (key, route, channel, root_ts, state, opened_at,"
+            " state_changed_at, alarm_name, acknowledged_by, muted_until, resolved_at,"
+            " storm_root_ts, version) VALUES ('k', 'r', 'C1', '1.2', 'OK', 1, 2, 'a', '', NULL,"
+            " 2, '', 3)"
+        )
+    s = SqliteStore(db_path)
+    await s.start()
+    old = await s.incident_get("k")
+    assert old is not None and old.note == "" and old.note_by == "" and old.version == 3
+    assert await s.incident_update(replace(old, note="rolled back", note_by="U1"), 3)
+    noted = await s.incident_get("k")
+    assert noted is not None and (noted.note, noted.note_by) == ("rolled back", "U1")
     await s.close()
 
 
