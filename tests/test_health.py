@@ -100,7 +100,7 @@ async def test_healthz_reports_each_check(
         await slack.wait_for("auth.test")
         assert (await until_slack(bot.url, "ok"))["status"] == "ok"
     finally:
-        bot.stop()
+        await bot.terminate()
 
 
 async def until_slack(url: str, state: str) -> dict[str, Any]:
@@ -131,7 +131,7 @@ async def test_the_store_directory_deleted_is_503_and_sns_is_refused_for_a_retry
         assert await post_alarm(bot.url, "after-the-delete") == 503
         assert not data.exists(), "nothing was written to a new, empty store behind our back"
     finally:
-        bot.stop()
+        await bot.terminate()
 
 
 async def test_an_unwritable_store_is_503_and_recovers_when_writable_again(
@@ -156,7 +156,7 @@ async def test_an_unwritable_store_is_503_and_recovers_when_writable_again(
         await until_status(bot.url, 200)
         assert await post_alarm(bot.url, "writable-again") == 200
     finally:
-        bot.stop()
+        await bot.terminate()
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ async def test_a_full_disk_is_503_and_sns_is_refused_for_a_retry(
         await until_status(bot.url, 200)
         assert await post_alarm(bot.url, "room-again") == 200
     finally:
-        bot.stop()
+        await bot.terminate()
 
 
 async def test_start_up_refuses_a_store_it_cannot_write_and_names_it(

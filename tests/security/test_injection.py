@@ -38,6 +38,7 @@ from bot.demo.aws_hooks import fake_operation
 from bot.demo.moto_server import LocalAws, free_port
 from bot.demo.slack_api import FakeSlackApi, SlackCall
 from bot.demo.slack_requests import signed_headers, slash_command_body
+from bot.timings import Timings
 from tests.alarms.signing import TOPIC, notification, signer
 from tests.security.markup import CONTROL_SEQUENCES, problems
 
@@ -100,6 +101,14 @@ SHAPES: dict[str, Callable[[], str]] = {
     "Health event": lambda: event("aws-health-event-ec2-issue-from-sns"),
     "plain notification": lambda: sns_message("sns/lambda-record-plain-with-attributes.json"),
 }
+# Slack's pace is not what these tests are about: at production's (50 edits a minute for the
+# workspace) the module spent most of its two minutes waiting for edit tokens.
+FAST = Timings(
+    slack_posts_per_second=1000.0,
+    slack_edits_per_minute=60_000.0,
+    live_edit_interval=timedelta(seconds=0.05),
+    slack_backoff=timedelta(seconds=0.01),
+)
 SNS_HEADERS = {
     "Content-Type": "text/plain; charset=UTF-8",
     "x-amz-sns-message-type": "Notification",
@@ -249,7 +258,7 @@ playbook = "injected"
         "AWS_ENDPOINT_URL": moto_server.url,
     }
     try:
-        app = build_app(load_settings(config, env=env), session_factory=session)
+        app = build_app(load_settings(config, env=env), session_factory=session, timings=FAST)
         runner = web.AppRunner(app.web, access_log=None)
         await runner.setup()
         try:
