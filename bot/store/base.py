@@ -9,7 +9,9 @@ timezone-aware datetimes (a naive one is taken to be UTC) and come back in UTC.
 - incidents: one live Slack thread per alarm; writes are conditional so replicas never fork a
   thread;
 - schedule state, leases and once-only claims: what the digest scheduler needs so that a
-  digest is posted once per day, whichever process fires.
+  digest is posted once per day, whichever process fires;
+- the outbox: every Slack post that must arrive, recorded before it is sent and claimed under
+  a lease by one sender at a time until Slack took it (``bot.outbound.outbox``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ RUN_SOURCES = frozenset({"slash", "button", "alarm", "modal", "cli"})
 RUN_OUTCOMES = frozenset({"running", "ok", "warn", "error"})
 INBOX_SOURCES = frozenset({"sns", "sqs"})
 INBOX_STATUSES = frozenset({"pending", "processing", "done", "failed"})
+OUTBOX_STATES = frozenset({"pending", "sent", "dropped"})
 
 
 class StoreUnavailable(BotError):
@@ -75,6 +78,30 @@ class InboxItem:
     def __post_init__(self) -> None:
         _check(self.source, INBOX_SOURCES, "source")
         _check(self.status, INBOX_STATUSES, "status")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One Slack post that must arrive, as the outbox keeps it until Slack took it."""
+
+    delivery_id: str  # the sender's delivery id: in the message's metadata, found by it
+    channel: str
+    payload: str  # JSON: the text, the blocks and what the message is (its metadata)
+    created_at: datetime  # when it was first to be posted: a late post says how late
+    due_at: datetime  # not tried again before this
+    expires_at: datetime  # no longer worth posting after this: dropped, and logged
+    thread_ts: str = ""  # the thread it goes in ...
+    after: str = ""  # ... or the delivery whose message is its thread, once that is posted
+    state: str = "pending"  # pending | sent | dropped
+    attempts: int = 0  # how many times it was claimed
+    owner: str = ""  # who claimed it last
+    lease_until: datetime | None = None  # a claim older than this may be taken over
+    ts: str = ""  # the message, once sent
+    sent_at: datetime | None = None
+    error: str = ""  # why the last try failed, or why it was dropped
+
+    def __post_init__(self) -> None:
+        _check(self.state, OUTBOX_STATES, "state")
 
 
 @dataclass(frozen=True)
@@ -189,6 +216,29 @@ class Store(Protocol):
 
     async def claim_once(self, key: str, owner: str, now: datetime) -> bool:
         """True for the first caller ever to claim ``key``, in any process; False after."""
+
+    # outbox
+    async def outbox_add(self, delivery: Delivery) -> bool:
+        """Record a delivery; True if new, False if this id was recorded before (any state)."""
+
+    async def outbox_get(self, delivery_id: str) -> Delivery | None: ...
+
+    async def outbox_claim(
+        self, delivery_id: str, owner: str, lease: timedelta, now: datetime
+    ) -> bool:
+        """Take a pending delivery that is due (and not claimed, or its lease ran out) for
+        ``lease``, counting an attempt; one winner only."""
+
+    async def outbox_retry(self, delivery_id: str, due_at: datetime, error: str) -> None:
+        """Release a claimed delivery, not to be tried again before ``due_at``."""
+
+    async def outbox_sent(self, delivery_id: str, ts: str, sent_at: datetime) -> None: ...
+
+    async def outbox_drop(self, delivery_id: str, error: str) -> None:
+        """Give up on a delivery (Slack refused it, or it is no longer relevant)."""
+
+    async def outbox_due(self, now: datetime, limit: int) -> list[Delivery]:
+        """Pending deliveries due by ``now`` and not held under a lease, the longest due first."""
 
     async def inbox_failed_count(self) -> int:
         """How many messages were given up on (status failed): ``/healthz`` reports it."""

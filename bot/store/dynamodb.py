@@ -17,8 +17,11 @@ from __future__ import annotations
 from bot.store.dynamodb_coordination import DynamoDbCoordination
 from bot.store.dynamodb_inbox import DynamoDbInbox
 from bot.store.dynamodb_incidents import DynamoDbIncidents
+from bot.store.dynamodb_outbox import DynamoDbOutbox
 from bot.store.dynamodb_runs import DynamoDbRuns
 
 
-class DynamoDbStore(DynamoDbRuns, DynamoDbInbox, DynamoDbIncidents, DynamoDbCoordination):
+class DynamoDbStore(
+    DynamoDbRuns, DynamoDbInbox, DynamoDbOutbox, DynamoDbIncidents, DynamoDbCoordination
+):
     """``Store`` on one DynamoDB table; the table is created on first start if it is missing."""

@@ -17,6 +17,7 @@ run output              saved + retention
 incident                resolved + retention (an open incident, and its pointer, never)
 lease (heartbeats too)  expiry + an hour (``EXPIRED_LEASE_KEEP``), whatever the retention
 health                  last check + retention
+outbox delivery         no longer relevant + retention
 ======================  ==================================================================
 
 Body slimming (the SQLite store drops an old finished message's body and keeps its id) is

@@ -8,6 +8,7 @@ item                       PK               SK
 run                        RUN#<run_id>     RUN
 run output                 OUTPUT#<run_id>  OUTPUT
 inbox message              INBOX#<id>       INBOX
+outbox delivery            OUTBOX#<id>      OUTBOX  (``bot/store/dynamodb_outbox.py``)
 incident                   INCIDENT#<key>   AT#<opened_at>
 open pointer (≤ 1 per key) INCIDENT#<key>   OPEN  (``opened_at`` of the open incident)
 lease                      LEASE#<name>     LEASE
@@ -19,8 +20,8 @@ health (one per process)   HEALTH#<owner>   HEALTH  (``GET /healthz``'s conditio
 Two overloaded global secondary indexes serve the reads that cross items:
 ``GSI1`` — runs by channel (``CHANNEL#<c>``, newest last), unfinished inbox messages
 (``INBOX#UNFINISHED``; the attributes are removed when a message is done, and become
-``INBOX#FAILED`` when it is given up on) and
-incidents by route (``ROUTE#<r>``); ``GSI2`` — incidents by root message
+``INBOX#FAILED`` when it is given up on), pending outbox deliveries by due time
+(``OUTBOX#PENDING``) and incidents by route (``ROUTE#<r>``); ``GSI2`` — incidents by root message
 (``ROOT#<channel>#<ts>``). Index reads are eventually consistent (usually well under a second).
 
 Times are integer microseconds since the epoch (UTC), as in the SQLite store; in sort keys they

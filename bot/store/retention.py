@@ -90,6 +90,7 @@ class Pruned:
     incidents: int = 0
     leases: int = 0
     health: int = 0
+    deliveries: int = 0  # outbox rows sent or dropped
 
     def summary(self) -> str:
         parts = [f"{getattr(self, f.name)} {f.name}" for f in fields(self) if getattr(self, f.name)]

@@ -16,11 +16,12 @@ from __future__ import annotations
 from bot.store.sqlite_coordination import SqliteCoordination
 from bot.store.sqlite_inbox import SqliteInbox
 from bot.store.sqlite_incidents import SqliteIncidents
+from bot.store.sqlite_outbox import SqliteOutbox
 from bot.store.sqlite_runs import SqliteRuns
 
 
-class SqliteStore(SqliteRuns, SqliteInbox, SqliteIncidents, SqliteCoordination):
+class SqliteStore(SqliteRuns, SqliteInbox, SqliteOutbox, SqliteIncidents, SqliteCoordination):
     """``Store`` on a SQLite file; the file and its directory are created on first start.
 
     The plumbing is ``bot.store.sqlite_base``; each capability of the protocol is a module of
-    its own (run history, the inbox, incidents, coordination)."""
+    its own (run history, the inbox, the outbox, incidents, coordination)."""

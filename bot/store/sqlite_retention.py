@@ -55,6 +55,9 @@ def prune(conn: sqlite3.Connection, path: Path, cutoffs: Cutoffs) -> Pruned:
                 "DELETE FROM leases WHERE expires_at < ?", (_us(cutoffs.leases),)
             ).rowcount,
             health=conn.execute("DELETE FROM health WHERE checked_at < ?", (records,)).rowcount,
+            deliveries=conn.execute(
+                "DELETE FROM outbox WHERE expires_at < ? AND state != 'pending'", (records,)
+            ).rowcount,
         )
     except BaseException:
         conn.execute("ROLLBACK")

@@ -100,6 +100,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE incidents ADD COLUMN note TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE incidents ADD COLUMN note_by TEXT NOT NULL DEFAULT ''",
     ),
+    # 6: the outbox: Slack posts that must arrive, kept until Slack took them
+    # (bot/store/sqlite_outbox.py)
+    (
+        """CREATE TABLE outbox (
+            delivery_id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            due_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            thread_ts TEXT NOT NULL,
+            after TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            owner TEXT NOT NULL DEFAULT '',
+            lease_until INTEGER,
+            ts TEXT NOT NULL DEFAULT '',
+            sent_at INTEGER,
+            error TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX outbox_due ON outbox (due_at) WHERE state = 'pending'",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

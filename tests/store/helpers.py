@@ -11,6 +11,7 @@ import boto3
 from bot.aws import AwsClients
 from bot.config import AwsSettings
 from bot.store import DynamoDbStore, Incident, RunRecord
+from bot.store.base import Delivery
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TABLE = "triagebot-state"
@@ -58,3 +59,17 @@ def dynamodb_store(
     factory = (lambda: session) if session is not None else None
     aws = AwsClients(AwsSettings(), endpoint_url=endpoint_url, session_factory=factory)
     return DynamoDbStore(aws, table, owns_aws=True, **options)
+
+
+def delivery(delivery_id: str = "root:k@1", minutes: int = 0, **changes: object) -> Delivery:
+    """A pending outbox delivery, due ``minutes`` after T0 and relevant for a day."""
+    due = T0 + timedelta(minutes=minutes)
+    d = Delivery(
+        delivery_id=delivery_id,
+        channel="C1",
+        payload='{"text": "prod-api-5xx is in ALARM"}',
+        created_at=T0,
+        due_at=due,
+        expires_at=T0 + timedelta(days=1),
+    )
+    return replace(d, **changes)  # type: ignore[arg-type]

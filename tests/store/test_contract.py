@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import SqliteStore, Store
-from tests.store.helpers import T0, dynamodb_store, incident, run
+from tests.store.helpers import T0, delivery, dynamodb_store, incident, run
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -192,6 +192,72 @@ async def test_unfinished_lists_pending_and_expired_claims_oldest_first(
 
     now = T0 + timedelta(minutes=2)
     assert [i.message_id for i in await store.inbox_unfinished(now)] == ["old", "stale", "new"]
+
+
+# --- outbox ----------------------------------------------------------------------------------
+
+
+async def test_a_delivery_is_recorded_once_and_round_trips(store: Store) -> None:
+    d = delivery(thread_ts="1700000000.000100", after="root:k@0")
+    assert await store.outbox_add(d)
+    assert not await store.outbox_add(replace(d, payload="{}"))
+    assert await store.outbox_get(d.delivery_id) == d
+    assert await store.outbox_get("nope") is None
+
+
+async def test_only_one_sender_claims_a_delivery_until_its_lease_expires(
+    store: Store, other: Store
+) -> None:
+    await store.outbox_add(delivery("d1"))
+    lease = timedelta(minutes=1)
+    claims = [s.outbox_claim("d1", name, lease, T0) for s, name in ((store, "a"), (other, "b"))]
+    assert (await asyncio.gather(*claims)).count(True) == 1
+    assert not await store.outbox_claim("d1", "c", lease, T0 + timedelta(seconds=59))
+    assert await other.outbox_claim("d1", "c", lease, T0 + timedelta(minutes=1))
+    got = await store.outbox_get("d1")
+    assert got is not None
+    assert (got.owner, got.attempts, got.lease_until) == ("c", 2, T0 + timedelta(minutes=2))
+
+
+async def test_a_delivery_retried_later_is_not_due_before_then(store: Store) -> None:
+    await store.outbox_add(delivery("d1"))
+    assert await store.outbox_claim("d1", "a", timedelta(minutes=5), T0)
+    await store.outbox_retry("d1", T0 + timedelta(minutes=2), "service_unavailable")
+    assert not await store.outbox_claim("d1", "b", timedelta(minutes=5), T0 + timedelta(minutes=1))
+    assert await store.outbox_due(T0 + timedelta(minutes=1), 10) == []
+    [due] = await store.outbox_due(T0 + timedelta(minutes=2), 10)
+    assert (due.delivery_id, due.error, due.lease_until) == ("d1", "service_unavailable", None)
+    assert await store.outbox_claim("d1", "b", timedelta(minutes=5), T0 + timedelta(minutes=2))
+
+
+async def test_due_lists_pending_unclaimed_deliveries_longest_due_first(store: Store) -> None:
+    for name, minutes in (("later", 3), ("first", 0), ("second", 1), ("future", 60)):
+        await store.outbox_add(delivery(name, minutes))
+    for name in ("held", "sent", "dropped"):
+        await store.outbox_add(delivery(name))
+        assert await store.outbox_claim(name, "a", timedelta(minutes=30), T0)
+    await store.outbox_sent("sent", "1700000000.000200", T0 + timedelta(seconds=1))
+    await store.outbox_drop("dropped", "channel_not_found")
+
+    now = T0 + timedelta(minutes=5)
+    assert [d.delivery_id for d in await store.outbox_due(now, 10)] == [
+        "first",
+        "second",
+        "later",
+    ]
+    assert [d.delivery_id for d in await store.outbox_due(now, 2)] == ["first", "second"]
+    sent = await store.outbox_get("sent")
+    dropped = await store.outbox_get("dropped")
+    assert sent is not None and dropped is not None
+    assert (sent.state, sent.ts, sent.sent_at) == (
+        "sent",
+        "1700000000.000200",
+        T0 + timedelta(seconds=1),
+    )
+    assert (dropped.state, dropped.error) == ("dropped", "channel_not_found")
+    later = T0 + timedelta(hours=1)
+    assert not await store.outbox_claim("sent", "b", timedelta(minutes=1), later)
+    assert not await store.outbox_claim("dropped", "b", timedelta(minutes=1), later)
 
 
 # --- incidents -------------------------------------------------------------------------------
@@ -456,6 +522,7 @@ async def test_everything_survives_close_and_reopen(opener: Callable[[], Store])
     await s.schedule_set("digest", "2026-11-20")
     await s.claim_once("digest:2026-11-20", "a", T0)
     await s.lease_acquire("digest", "a", timedelta(minutes=5), T0)
+    await s.outbox_add(delivery("d1"))
     await s.close()
     with pytest.raises(RuntimeError, match="closed"):
         await s.get_run("r1")
@@ -469,5 +536,6 @@ async def test_everything_survives_close_and_reopen(opener: Callable[[], Store])
         assert await again.schedule_get("digest") == "2026-11-20"
         assert not await again.claim_once("digest:2026-11-20", "b", T0)
         assert not await again.lease_acquire("digest", "b", timedelta(minutes=5), T0)
+        assert await again.outbox_get("d1") == delivery("d1")
     finally:
         await again.close()

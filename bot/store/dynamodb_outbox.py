@@ -1,0 +1,179 @@
+"""The outbox on DynamoDB: a put with ``attribute_not_exists(PK)`` records a delivery once;
+claims are updates conditioned on state, due time and lease; pending deliveries are found
+through GSI1 (``OUTBOX#PENDING``, sorted by due time), which a delivery leaves once sent or
+dropped. Each item carries ``purge_at`` (expiry + retention): TTL deletes it afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from bot.store.base import Delivery
+from bot.store.dynamodb_base import TOKEN, DynamoDbBase
+from bot.store.dynamodb_retention import purge_at
+from bot.store.dynamodb_schema import (
+    Item,
+    dt,
+    get_n,
+    get_s,
+    key,
+    n,
+    opt_dt,
+    s,
+    sort_time,
+    us,
+)
+
+PENDING = "OUTBOX#PENDING"
+_CLAIMABLE = (
+    "#state = :pending AND due_at <= :now"
+    " AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
+)
+
+
+def outbox_key(delivery_id: str) -> Item:
+    return key(f"OUTBOX#{delivery_id}", "OUTBOX")
+
+
+def _due_key(due: datetime, delivery_id: str) -> dict[str, str]:
+    return s(f"{sort_time(us(due))}#{delivery_id}")
+
+
+class DynamoDbOutbox(DynamoDbBase):
+    """``outbox_*`` of the ``Store`` protocol."""
+
+    async def outbox_add(self, delivery: Delivery) -> bool:
+        d = delivery
+        token = uuid.uuid4().hex
+        item: Item = {
+            **outbox_key(d.delivery_id),
+            "GSI1PK": s(PENDING),
+            "GSI1SK": _due_key(d.due_at, d.delivery_id),
+            "delivery_id": s(d.delivery_id),
+            "channel": s(d.channel),
+            "payload": s(d.payload),
+            "created_at": n(us(d.created_at)),
+            "due_at": n(us(d.due_at)),
+            "expires_at": n(us(d.expires_at)),
+            "thread_ts": s(d.thread_ts),
+            "after": s(d.after),
+            "state": s("pending"),
+            "attempts": n(0),
+            "owner": s(""),
+            "ts": s(""),
+            "error": s(""),
+            TOKEN: s(token),
+            **purge_at(d.expires_at, self._retention.keep),
+        }
+        return await self._write_if(
+            "put_item", token, Item=item, ConditionExpression="attribute_not_exists(PK)"
+        )
+
+    async def outbox_get(self, delivery_id: str) -> Delivery | None:
+        item = await self._get(outbox_key(delivery_id))
+        return _delivery_from_item(item) if item else None
+
+    async def outbox_claim(
+        self, delivery_id: str, owner: str, lease: timedelta, now: datetime
+    ) -> bool:
+        token = uuid.uuid4().hex
+        return await self._write_if(
+            "update_item",
+            token,
+            Key=outbox_key(delivery_id),
+            UpdateExpression="SET #owner = :owner, lease_until = :until,"
+            f" attempts = attempts + :one, {TOKEN} = :token",
+            ConditionExpression=_CLAIMABLE,
+            ExpressionAttributeNames={"#state": "state", "#owner": "owner"},
+            ExpressionAttributeValues={
+                ":pending": s("pending"),
+                ":owner": s(owner),
+                ":until": n(us(now + lease)),
+                ":now": n(us(now)),
+                ":one": n(1),
+                ":token": s(token),
+            },
+        )
+
+    async def outbox_retry(self, delivery_id: str, due_at: datetime, error: str) -> None:
+        await self._write_if(
+            "update_item",
+            Key=outbox_key(delivery_id),
+            UpdateExpression="SET due_at = :due, GSI1SK = :sk, #error = :error REMOVE lease_until",
+            ConditionExpression="#state = :pending",
+            ExpressionAttributeNames={"#state": "state", "#error": "error"},
+            ExpressionAttributeValues={
+                ":due": n(us(due_at)),
+                ":sk": _due_key(due_at, delivery_id),
+                ":error": s(error),
+                ":pending": s("pending"),
+            },
+        )
+
+    async def outbox_sent(self, delivery_id: str, ts: str, sent_at: datetime) -> None:
+        await self._write_if(
+            "update_item",
+            Key=outbox_key(delivery_id),
+            UpdateExpression="SET #state = :sent, ts = :ts, sent_at = :at, #error = :none"
+            " REMOVE lease_until, GSI1PK, GSI1SK",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeNames={"#state": "state", "#error": "error"},
+            ExpressionAttributeValues={
+                ":sent": s("sent"),
+                ":ts": s(ts),
+                ":at": n(us(sent_at)),
+                ":none": s(""),
+            },
+        )
+
+    async def outbox_drop(self, delivery_id: str, error: str) -> None:
+        await self._write_if(
+            "update_item",
+            Key=outbox_key(delivery_id),
+            UpdateExpression="SET #state = :dropped, #error = :error"
+            " REMOVE lease_until, GSI1PK, GSI1SK",
+            ConditionExpression="#state = :pending",
+            ExpressionAttributeNames={"#state": "state", "#error": "error"},
+            ExpressionAttributeValues={
+                ":dropped": s("dropped"),
+                ":error": s(error),
+                ":pending": s("pending"),
+            },
+        )
+
+    async def outbox_due(self, now: datetime, limit: int) -> list[Delivery]:
+        # The index is eventually consistent and holds no lease: each item is read again
+        # (consistently) and claimed conditionally before anything is sent.
+        items = await self._query(
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk AND GSI1SK <= :upto",
+            FilterExpression=_CLAIMABLE,
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":pk": s(PENDING),
+                ":upto": s(f"{sort_time(us(now))}#\uffff"),
+                ":pending": s("pending"),
+                ":now": n(us(now)),
+            },
+        )
+        return [_delivery_from_item(item) for item in items[:limit]]
+
+
+def _delivery_from_item(item: Item) -> Delivery:
+    return Delivery(
+        delivery_id=get_s(item, "delivery_id"),
+        channel=get_s(item, "channel"),
+        payload=get_s(item, "payload"),
+        created_at=dt(get_n(item, "created_at") or 0),
+        due_at=dt(get_n(item, "due_at") or 0),
+        expires_at=dt(get_n(item, "expires_at") or 0),
+        thread_ts=get_s(item, "thread_ts"),
+        after=get_s(item, "after"),
+        state=get_s(item, "state"),
+        attempts=get_n(item, "attempts") or 0,
+        owner=get_s(item, "owner"),
+        lease_until=opt_dt(get_n(item, "lease_until")),
+        ts=get_s(item, "ts"),
+        sent_at=opt_dt(get_n(item, "sent_at")),
+        error=get_s(item, "error"),
+    )
