@@ -103,6 +103,8 @@ class TriageApp:
         if self.inbox is not None:
             await self.inbox.recover()  # alarms recorded but not finished before a restart
             self.inbox.start()
+        if self.incidents is not None:
+            self.incidents.outbox.start()  # posts Slack did not take, before a restart too
         if self.recovery is not None:
             self.recovery.start()  # runs a gone process left running, now and every half lease
         if self.sqs is not None:
@@ -127,6 +129,8 @@ class TriageApp:
             await self.sqs.stop()
         if self.inbox is not None:
             await self.inbox.stop()
+        if self.incidents is not None:
+            await self.incidents.outbox.stop()  # what is left is posted after the restart
         remaining = await self.tasks.drain(self.timings.drain.total_seconds())
         if remaining:
             log.warning(

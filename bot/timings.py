@@ -33,7 +33,8 @@ class Timings:
     inbox_lease: timedelta = timedelta(minutes=5)
     # How often the inbox looks for claims that ran out (failed attempts, dead replicas).
     inbox_sweep: timedelta = timedelta(seconds=60)
-    # Slack did not take an incident's root message: the alarm is handled again this soon.
+    # Slack refused an incident's root message (say, not in the channel yet): the alarm is
+    # handled again this soon. A root Slack did not answer waits in the outbox instead.
     slack_retry: timedelta = timedelta(seconds=30)
     # An incident record kept changing under us (other replicas): handled again this soon.
     store_retry: timedelta = timedelta(seconds=5)
@@ -46,6 +47,16 @@ class Timings:
     # A run's final message (or, failing that, the ephemeral telling its caller) is tried
     # again, backing off from ``slack_backoff``, until Slack takes it or this has passed.
     run_final_retry: timedelta = timedelta(minutes=10)
+    # The outbox (bot.outbound.outbox): a post Slack did not take is tried again from the
+    # store, every replica looking for what is due this often, waiting from ``outbox_backoff``
+    # (doubling, with jitter) up to ``outbox_max_backoff`` between tries, for as long as it is
+    # still worth posting (``outbox_relevance``); one posted ``late_after`` or more after its
+    # first try says how late it is.
+    outbox_poll: timedelta = timedelta(seconds=2)
+    outbox_backoff: timedelta = timedelta(seconds=2)
+    outbox_max_backoff: timedelta = timedelta(minutes=2)
+    outbox_relevance: timedelta = timedelta(hours=24)
+    late_after: timedelta = timedelta(minutes=2)
     # Slack's pace (bot.outbound): posts per second per channel, and the workspace's budget of
     # message edits per minute (chat.update is Tier 3, shared by every message the app edits).
     slack_posts_per_second: float = 1.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from bot.alarms.model import Alarm
@@ -24,10 +24,24 @@ from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
 from bot.playbooks.params import resolve_params
 from bot.render.mrkdwn import file_title
+from bot.run_journal import RunJournal
 from bot.runs import RunRequest, SlackRuns, likely_of
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
+
+FollowUp = Callable[[], Awaitable[None]]
+"""Work done after the key's lock is released (the playbook run, the chart)."""
+
+
+async def run_follow_ups(follow_ups: Sequence[FollowUp], key: str, metrics: Metrics) -> None:
+    """Run them together; one failing is logged and counted, not raised (the incident is saved
+    by now)."""
+    outcomes = await asyncio.gather(*(f() for f in follow_ups), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            log.error("after opening %s", key, exc_info=outcome)
+            metrics.errors.labels("incident").inc()
 
 
 class FollowUps:
@@ -60,6 +74,26 @@ class FollowUps:
         self._clock = clock
         self._links = links  # the runbook and dashboard buttons on the run's message
 
+    def after_root(
+        self, alarm: Alarm, channel: str, ts: str, *, journal: RunJournal | None, pending: str
+    ) -> list[FollowUp]:
+        """What follows the root ``ts``: the playbook's run in its thread (journaled as
+        ``pending`` from before the root was posted) and the chart."""
+
+        async def run() -> None:
+            try:
+                await self.run_playbook(
+                    alarm, channel, ts, user="alarm", source="alarm", pending=pending
+                )
+            finally:
+                if journal is not None:
+                    await journal.remove(pending)  # replaced by the run, if it started
+
+        async def chart() -> None:
+            await self.post_chart(alarm, channel, ts)
+
+        return [run, chart]
+
     async def run_playbook(
         self,
         alarm: Alarm,
@@ -82,7 +116,7 @@ class FollowUps:
         except BotError as exc:
             log.warning("playbook %s for %s cannot run: %s", decision.playbook, alarm.name, exc)
             failed = msg.playbook_failed(exc.user_message)
-            await self._sender.post(channel, failed.text, failed.blocks, thread_ts=thread_ts)
+            await self._threads.post(channel, failed, thread_ts)
             return
         result = await self._runs.run(
             RunRequest(

@@ -8,7 +8,11 @@ State follows each message's state-change time, not its arrival: a message older
 already seen for its key changes nothing. The store's conditional writes (``incident_create``,
 compare-and-set ``incident_update``) and a per-key lock in the process make sure one root is
 posted per incident, however many copies of a message arrive at once. Slack failing never
-raises: the store keeps ``root_ts == ""`` and the next delivery for the key posts the root.
+raises: every message goes through the outbox (``bot.outbound.outbox``), which keeps what Slack
+did not take and posts it when Slack is back, however long that is. A root posted late saves
+its ts and starts the run then (``bot/incidents/late_root.py``); a reply waits for its root.
+Slack refusing a root (not in the channel yet) leaves ``root_ts == ""``: the alarm is handled
+again, and the next delivery for the key posts the root.
 
 The compare-and-set helpers and the small records beside the incident rows are
 ``bot/incidents/changes.py``; storm messages and their record ``bot/incidents/storm.py``; the
@@ -22,11 +26,10 @@ on the same playbook in the same channel are one storm, whichever ``[[routes]]``
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -50,13 +53,15 @@ from bot.incidents.changes import (
     thread_of,
     utc,
 )
-from bot.incidents.followups import FollowUps
+from bot.incidents.followups import FollowUp, FollowUps, run_follow_ups
 from bot.incidents.history import History
+from bot.incidents.late_root import LateRoots
 from bot.incidents.links import AlarmLinks
 from bot.incidents.storm import StormMessages
-from bot.incidents.threads import Threads
+from bot.incidents.threads import Threads, root_delivery
 from bot.leases import HeldLeases, held_lease
 from bot.metrics import Metrics
+from bot.outbound.outbox import Outbox
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
 from bot.run_journal import RunJournal, pending_run
@@ -65,9 +70,6 @@ from bot.store.base import Incident, Store
 from bot.timings import DEFAULTS, Timings
 
 log = logging.getLogger(__name__)
-
-FollowUp = Callable[[], Awaitable[None]]
-"""Work done after the key's lock is released (the playbook run, the chart)."""
 
 
 class Phase(StrEnum):
@@ -109,6 +111,7 @@ class Incidents:
         timings: Timings = DEFAULTS,
         journal: RunJournal | None = None,
         held: HeldLeases | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._journal = journal  # an incident's run is journaled from before its root is posted
         self._settings = settings
@@ -120,7 +123,8 @@ class Incidents:
         self._held = held if held is not None else HeldLeases()  # the leases it holds now
         self._lock = Locks()
         self._links = AlarmLinks(settings, catalog)
-        self._threads = Threads(sender, store, clock, self._links)
+        self.outbox = outbox or Outbox(store, sender, metrics, self._owner, clock, timings)
+        self._threads = Threads(sender, store, clock, self._links, outbox=self.outbox)
         self._follow_ups = FollowUps(
             settings=settings,
             catalog=catalog,
@@ -136,6 +140,17 @@ class Incidents:
         )
         self._history = History(
             settings=settings, store=store, sender=sender, threads=self._threads, metrics=metrics
+        )
+        self.outbox.on_sent(
+            "root",
+            LateRoots(
+                store=store,
+                threads=self._threads,
+                follow_ups=self._follow_ups,
+                lock=self._lock,
+                metrics=metrics,
+                journal=journal,
+            ),
         )
         self._buttons = IncidentButtons(
             settings=settings,
@@ -170,12 +185,7 @@ class Incidents:
             return
         async with self._lock(alarm.incident_key):
             follow_ups = await self._apply(alarm)
-        # The incident is saved by now; a follow-up failing is logged, not raised.
-        outcomes = await asyncio.gather(*(f() for f in follow_ups), return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, Exception):
-                log.error("after opening %s", alarm.incident_key, exc_info=outcome)
-                self._metrics.errors.labels("incident").inc()
+        await run_follow_ups(follow_ups, alarm.incident_key, self._metrics)
 
     async def rerun(self, key: str, channel: str, thread_ts: str | None) -> bool:
         """Run incident ``key``'s playbook again in ``thread_ts`` (its run was interrupted by a
@@ -187,13 +197,17 @@ class Incidents:
         return True
 
     async def post_notification(self, alarm: Alarm) -> None:
-        """Post a plain notification (subject and text) to the default channel."""
+        """Post a plain notification (subject and text) to the default channel: one delivery
+        per message, kept by the outbox until Slack takes it."""
         channel = self._settings.slack.default_channel
         if not channel:
             log.error("no [slack] default_channel for notification %r", alarm.name)
             self._metrics.errors.labels("incident").inc()
             return
-        await self._threads.post(channel, msg.notification_message(alarm))
+        delivery = f"notification:{alarm.message_id}" if alarm.message_id else ""
+        await self._threads.post(
+            channel, msg.notification_message(alarm), kind="notification", delivery=delivery
+        )
 
     async def _apply(self, alarm: Alarm) -> list[FollowUp]:
         key = alarm.incident_key
@@ -280,30 +294,21 @@ class Incidents:
         if not ts and self._journal is not None:
             await self._journal.remove(pending)  # no root (a retry journals it again), or a storm
         if ts is None:
-            # Slack did not take it: root_ts stays "", and a retry (or a later delivery) posts it.
+            # Slack refused it: root_ts stays "", and a retry (or a later delivery) posts it.
             raise RetryLater(
                 f"Slack did not take the root of {incident.key}", self._timings.slack_retry
             )
         if not ts:
-            return []
-
-        async def run() -> None:
-            try:
-                await self._follow_ups.run_playbook(
-                    alarm, incident.channel, ts, user="alarm", source="alarm", pending=pending
-                )
-            finally:
-                if self._journal is not None:
-                    await self._journal.remove(pending)  # replaced by the run, if it started
-
-        async def chart() -> None:
-            await self._follow_ups.post_chart(alarm, incident.channel, ts)
-
-        return self._history.first(incident, alarm, ts, [run, chart])  # history replies first
+            return []  # a storm's, or waiting in the outbox: posted late, it starts the run
+        run_and_chart = self._follow_ups.after_root(
+            alarm, incident.channel, ts, journal=self._journal, pending=pending
+        )
+        return self._history.first(incident, alarm, ts, run_and_chart)  # history replies first
 
     async def _post_root_message(self, incident: Incident, alarm: Alarm) -> str | None:
-        """Post the root and save its ts; "" when the incident joined a storm, None when Slack
-        failed (then ``root_ts`` stays "" and a retry posts it)."""
+        """Post the root and save its ts; "" when the incident joined a storm or the root waits
+        in the outbox, None when Slack refused it (then ``root_ts`` stays "" and a retry posts
+        it)."""
         since = incident.opened_at - self._settings.alarms.storm_window
         opened = await self._store.incidents_opened_since(incident.route, since)
         if opened > self._settings.alarms.storm_threshold:
@@ -318,7 +323,7 @@ class Incidents:
             kind="root",
         )
         if not sent.ok:
-            return None
+            return "" if sent.queued else None
         ts = sent.ts
         if (
             await change(self._store, incident, lambda i: dataclasses.replace(i, root_ts=ts))
@@ -361,7 +366,9 @@ class Incidents:
             await self._storms.update_entry(changed, alarm)
 
     async def _post_resolved_root(self, incident: Incident, alarm: Alarm) -> None:
-        """The root never made it to Slack and the alarm is over: say so once, resolved."""
+        """The root never made it to Slack and the alarm is over: the root, resolved (one
+        still in the outbox is redrawn resolved once it is posted), and the resolution in its
+        thread."""
         opening = await snapshot(self._store, incident.key) or alarm
         sent = await self._threads.post(
             incident.channel,
@@ -372,6 +379,10 @@ class Incidents:
         if sent.ok:
             ts = sent.ts
             await change(self._store, incident, lambda i: dataclasses.replace(i, root_ts=ts))
+        if (sent.ok or sent.queued) and incident.resolved_at is not None:
+            reply = msg.resolved_reply(alarm, incident.resolved_at - incident.opened_at)
+            after = "" if sent.ok else root_delivery(incident)
+            await self._threads.post(incident.channel, reply, sent.ts or None, after=after)
 
     async def _note(self, open_: Incident, alarm: Alarm, when: datetime) -> None:
         if when == open_.state_changed_at and alarm.state == open_.state:

@@ -3,8 +3,9 @@
 The failure policy, in one place:
 
 - **Retried**: by the client (``bot.outbound.client``): a 429 after Slack's ``Retry-After``,
-  a 5xx or a dropped connection after a backoff. Nothing is retried here on top of that; work
-  that must reach Slack (an incident's root) is retried by its caller, from the store.
+  a 5xx or a dropped connection after a backoff. Nothing is retried here on top of that; a
+  post that must reach Slack goes through the outbox (``bot.outbound.outbox``), which keeps
+  it in the store and tries again, honouring ``Sent.retry_after``, until Slack takes it.
 - **Logged and counted**: every call is counted in ``triagebot_slack_calls`` by method and
   outcome; a failure is logged once, here, with the method, the channel and Slack's error, and
   counted in ``triagebot_errors{kind="slack"}`` — except the answers that are part of normal
@@ -83,6 +84,8 @@ class Sent:
     uncertain: bool = False  # not ok, and Slack may have done it all the same
     refused: bool = False  # not ok because Slack said no: trying again changes nothing
     adopted: bool = False  # a post that timed out, found in the channel afterwards
+    queued: bool = False  # not in Slack yet: the outbox has it and posts it when it can
+    retry_after: float = 0.0  # Slack's Retry-After, in seconds, when it said "slow down"
 
     @property
     def ts(self) -> str:
@@ -306,6 +309,7 @@ class SlackSender:
                 error=reason,
                 uncertain=isinstance(exc, _UNKNOWN_OUTCOME),
                 refused=_is_refusal(exc),
+                retry_after=_retry_after(exc),
             )
         self._metrics.slack_calls.labels(method, "ok").inc()
         data = response.data
@@ -324,6 +328,17 @@ def _is_refusal(exc: BaseException) -> bool:
     if not isinstance(exc, SlackApiError):
         return False
     return exc.response.status_code == 200 and exc.response.get("error") not in _TRANSIENT
+
+
+def _retry_after(exc: BaseException) -> float:
+    if not isinstance(exc, SlackApiError):
+        return 0.0
+    headers = exc.response.headers or {}
+    value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+    try:
+        return max(0.0, float(value)) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _delivery_of(message: Mapping[str, Any]) -> str:

@@ -98,7 +98,7 @@ class Delivery:
     lease_until: datetime | None = None  # a claim older than this may be taken over
     ts: str = ""  # the message, once sent
     sent_at: datetime | None = None
-    error: str = ""  # why the last try failed, or why it was dropped
+    error: str = ""  # why the last try failed ("" while one is under way), or why dropped
 
     def __post_init__(self) -> None:
         _check(self.state, OUTBOX_STATES, "state")
@@ -227,7 +227,8 @@ class Store(Protocol):
         self, delivery_id: str, owner: str, lease: timedelta, now: datetime
     ) -> bool:
         """Take a pending delivery that is due (and not claimed, or its lease ran out) for
-        ``lease``, counting an attempt; one winner only."""
+        ``lease``, counting an attempt and clearing ``error`` (a claim that ends without one
+        was cut short: its post may have landed); one winner only."""
 
     async def outbox_retry(self, delivery_id: str, due_at: datetime, error: str) -> None:
         """Release a claimed delivery, not to be tried again before ``due_at``."""

@@ -81,11 +81,12 @@ class DynamoDbOutbox(DynamoDbBase):
             "update_item",
             token,
             Key=outbox_key(delivery_id),
-            UpdateExpression="SET #owner = :owner, lease_until = :until,"
+            UpdateExpression="SET #owner = :owner, lease_until = :until, #error = :none,"
             f" attempts = attempts + :one, {TOKEN} = :token",
             ConditionExpression=_CLAIMABLE,
-            ExpressionAttributeNames={"#state": "state", "#owner": "owner"},
+            ExpressionAttributeNames={"#state": "state", "#owner": "owner", "#error": "error"},
             ExpressionAttributeValues={
+                ":none": s(""),
                 ":pending": s("pending"),
                 ":owner": s(owner),
                 ":until": n(us(now + lease)),
@@ -111,33 +112,27 @@ class DynamoDbOutbox(DynamoDbBase):
         )
 
     async def outbox_sent(self, delivery_id: str, ts: str, sent_at: datetime) -> None:
-        await self._write_if(
-            "update_item",
-            Key=outbox_key(delivery_id),
-            UpdateExpression="SET #state = :sent, ts = :ts, sent_at = :at, #error = :none"
-            " REMOVE lease_until, GSI1PK, GSI1SK",
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeNames={"#state": "state", "#error": "error"},
-            ExpressionAttributeValues={
-                ":sent": s("sent"),
-                ":ts": s(ts),
-                ":at": n(us(sent_at)),
-                ":none": s(""),
-            },
-        )
+        values = {":ts": s(ts), ":at": n(us(sent_at)), ":error": s("")}
+        await self._finish(delivery_id, "sent", "ts = :ts, sent_at = :at", values)
 
     async def outbox_drop(self, delivery_id: str, error: str) -> None:
+        await self._finish(delivery_id, "dropped", "", {":error": s(error)})
+
+    async def _finish(self, delivery_id: str, state: str, sets: str, values: Item) -> None:
+        """Sent or dropped: out of the pending index, never claimed again; a sent delivery
+        stays sent (a late drop changes nothing), and an unknown id stays unknown."""
+        condition = "attribute_exists(PK)" if state == "sent" else "#state = :pending"
         await self._write_if(
             "update_item",
             Key=outbox_key(delivery_id),
-            UpdateExpression="SET #state = :dropped, #error = :error"
+            UpdateExpression=f"SET #state = :state, #error = :error{', ' + sets if sets else ''}"
             " REMOVE lease_until, GSI1PK, GSI1SK",
-            ConditionExpression="#state = :pending",
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#state": "state", "#error": "error"},
             ExpressionAttributeValues={
-                ":dropped": s("dropped"),
-                ":error": s(error),
-                ":pending": s("pending"),
+                ":state": s(state),
+                **values,
+                **({":pending": s("pending")} if state != "sent" else {}),
             },
         )
 

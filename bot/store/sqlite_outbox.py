@@ -42,7 +42,7 @@ class SqliteOutbox(SqliteBase):
     ) -> bool:
         changed = await self._run(
             change,
-            "UPDATE outbox SET owner = ?, lease_until = ?, attempts = attempts + 1"
+            "UPDATE outbox SET owner = ?, lease_until = ?, attempts = attempts + 1, error = ''"
             f" WHERE delivery_id = ? AND {_CLAIMABLE}",
             (owner, us(now + lease), delivery_id, us(now), us(now)),
         )

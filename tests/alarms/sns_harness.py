@@ -7,8 +7,9 @@ subscription GETs nothing real: the confirm fetch is a recorder.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -110,6 +111,7 @@ async def start_harness(
     cert_fetch: Fetch | None = None,
     extra: str = "",
     timings: Timings | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[SnsHarness]:
     slack = FakeSlackApi()
     await slack.start()
@@ -118,7 +120,13 @@ async def start_harness(
         env={**SLACK_ENV, "SLACK_API_URL": slack.base_url, "AWS_ENDPOINT_URL": moto_url},
     )
     confirms = ConfirmRecorder()
-    app = build_app(settings, sns_confirm=confirms, sns_cert_fetch=cert_fetch, timings=timings)
+    app = build_app(
+        settings,
+        sns_confirm=confirms,
+        sns_cert_fetch=cert_fetch,
+        timings=timings,
+        **({"clock": clock} if clock is not None else {}),
+    )
     runner = web.AppRunner(app.web, access_log=None)
     await runner.setup()
     port = free_port()

@@ -228,6 +228,8 @@ async def test_a_delivery_retried_later_is_not_due_before_then(store: Store) -> 
     [due] = await store.outbox_due(T0 + timedelta(minutes=2), 10)
     assert (due.delivery_id, due.error, due.lease_until) == ("d1", "service_unavailable", None)
     assert await store.outbox_claim("d1", "b", timedelta(minutes=5), T0 + timedelta(minutes=2))
+    claimed = await store.outbox_get("d1")
+    assert claimed is not None and claimed.error == ""  # a try is under way
 
 
 async def test_due_lists_pending_unclaimed_deliveries_longest_due_first(store: Store) -> None:
