@@ -217,7 +217,13 @@ class Outbox:
         thread = row.thread_ts or (parent.ts if parent is not None else "")
         found = None
         if row.attempts > 1 and (not row.error or row.error.startswith(UNKNOWN)):
-            found = await self._sender.find(row.channel, row.delivery_id, thread_ts=thread or None)
+            answered, found = await self._sender.look_for(
+                row.channel, row.delivery_id, thread_ts=thread or None
+            )
+            if not answered:  # it may be there: never post it again without knowing
+                due = self._later(row, 0.0)
+                await self._store.outbox_retry(row.delivery_id, due, f"{UNKNOWN}not looked up")
+                return Sent(False, error="could not look for it", queued=True)
         sent = found or await self._send(row, payload, thread)
         now = self._clock()
         if sent.ok:

@@ -181,12 +181,20 @@ class SlackSender:
         """The message this bot posted as ``delivery`` among the channel's (or the thread's)
         recent messages, as if its post had answered; None when it is not there (or Slack
         would not say)."""
+        return (await self.look_for(channel, delivery, thread_ts=thread_ts))[1]
+
+    async def look_for(
+        self, channel: str, delivery: str, *, thread_ts: str | None = None
+    ) -> tuple[bool, Sent | None]:
+        """``find``, and whether Slack answered at all: (False, None) means nobody knows."""
         method = "conversations.replies" if thread_ts else "conversations.history"
         args = {"channel": channel, "include_all_metadata": "true", "limit": str(LOOKUP_LIMIT)}
         if thread_ts:
             args["ts"] = thread_ts
         listed = await self._call(method, channel, args)
-        for message in listed.data.get("messages") or [] if listed.ok else []:
+        if not listed.ok:
+            return False, None
+        for message in listed.data.get("messages") or []:
             if isinstance(message, Mapping) and _delivery_of(message) == delivery:
                 self._uncertain.discard(delivery)
                 log.info(
@@ -194,8 +202,8 @@ class SlackSender:
                 )
                 self._metrics.slack_calls.labels("chat.postMessage", "adopted").inc()
                 data = {"ok": True, "channel": channel, "ts": message.get("ts"), "message": message}
-                return Sent(True, data, adopted=True)
-        return None
+                return True, Sent(True, data, adopted=True)
+        return True, None
 
     async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> Sent:
         """``chat.update``, from the workspace's edit budget; the latest content wins."""

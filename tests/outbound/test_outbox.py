@@ -197,8 +197,13 @@ async def test_a_try_cut_short_by_a_crash_is_found_in_the_channel_not_repeated(
     client = AsyncWebClient(token="xoxb-outbox", base_url=slack.base_url)
     landed = await SlackSender(client, Metrics()).post(CHANNEL, "the root", delivery="root:crash")
 
-    clock.advance(31)  # its claim runs out; another process takes the delivery
-    assert await outbox(slack, stores[1], clock).deliver_due() == 1
+    clock.advance(31)  # its claim runs out; another process takes the delivery ...
+    other = outbox(slack, stores[1], clock)
+    slack.fail_next("conversations.history", 500)
+    assert await other.deliver_due() == 0  # ... and, unable to look for it, does not post it
+    assert len(slack.messages(CHANNEL)) == 1
+    clock.advance(5)
+    assert await other.deliver_due() == 1  # found this time: adopted
 
     assert [m.ts for m in slack.messages(CHANNEL)] == [landed.ts]
     assert slack.calls_to("conversations.history"), "looked for before posting again"
