@@ -33,6 +33,7 @@ from bot.loading import load
 from bot.metrics import Metrics
 from bot.outbound.client import make_web_client
 from bot.outbound.live import LiveMessages
+from bot.outbound.outbox import Outbox
 from bot.outbound.pacing import ChannelPacer, workspace_edits
 from bot.outbound.sender import DEFAULT_EDIT_BURST, SlackSender
 from bot.playbooks.catalog import Catalog
@@ -223,13 +224,15 @@ def build_app(
         ),
         edits_per_minute=timings.slack_edits_per_minute,
     )
+    owner = default_owner()  # this replica, in its heartbeat and in the runs it journals
+    outbox = Outbox(store, sender, metrics, owner, clock, timings)  # what Slack must show
     views = LiveMessages(
         sender,
         edit_interval=timings.live_edit_interval,
         final_retry=timings.run_final_retry,
         retry_every=timings.slack_backoff,
+        outbox=outbox,
     )
-    owner = default_owner()  # this replica, in its heartbeat and in the runs it journals
     held = HeldLeases()  # the store leases and claims it holds now: /healthz, /metrics
     journal = RunJournal(store, owner)
     runs = SlackRuns(executor, store, views, metrics, clock=clock, journal=journal)
@@ -245,6 +248,7 @@ def build_app(
         timings=timings,
         journal=journal,
         held=held,
+        outbox=outbox,
     )
     # A replica that dies holding alarm messages: the others see its heartbeat a lease old and
     # take them over at their next sweep, which comes at least every half lease.

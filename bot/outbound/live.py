@@ -6,11 +6,14 @@ the full output goes into a file in the thread when it does not fit. Every call 
 the sender (``bot.outbound.sender``), whose edit budget is the workspace's; Slack failing never
 fails the run: the sender logs and counts it.
 
-The final version always arrives, or someone is told: it is retried (backing off from
-``Timings.slack_backoff``) until Slack takes it or ``Timings.run_final_retry`` has passed; when
-the first post never made it, the final version is posted instead of edited (the post is the
-run's one delivery, ``run:<run id>``, so a first post that landed unseen is found and edited).
-A person whose result could not be shown gets an ephemeral message saying so.
+The final version always arrives, or someone is told. With the outbox (the server's), a final
+version Slack did not take is kept in the store and sent when Slack is back, however long that
+is and across restarts (``bot.outbound.outbox``); without one (a one-shot command), it is
+retried (backing off from ``Timings.slack_backoff``) until Slack takes it or
+``Timings.run_final_retry`` has passed. When the first post never made it, the final version is
+posted instead of edited (the post is the run's one delivery, ``run:<run id>``, so a first post
+that landed unseen is found and edited). A person whose result Slack refused, or could not be
+shown in time, gets an ephemeral message saying so.
 ``LiveMessage`` is the ``RunView`` that ``bot.runs`` shows a run in.
 """
 
@@ -23,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from bot.outbound.outbox import Outbox
 from bot.outbound.sender import Sent, SlackSender
 from bot.render.blocks import full_output, needs_file, run_blocks, run_fallback_text
 from bot.render.links import LinkButton
@@ -45,8 +49,10 @@ class LiveMessage:
         edit_interval: timedelta = DEFAULTS.live_edit_interval,
         final_retry: timedelta = DEFAULTS.run_final_retry,
         retry_every: timedelta = DEFAULTS.slack_backoff,
+        outbox: Outbox | None = None,
     ) -> None:
         self._sender = sender
+        self._outbox = outbox  # keeps the final version until Slack takes it
         self._final_retry = final_retry.total_seconds()  # the final version is tried this long
         self._retry_every = retry_every.total_seconds()  # first wait between tries; doubles
         self.channel = channel
@@ -102,7 +108,13 @@ class LiveMessage:
         blocks = run_blocks(
             run, requested_by=self.requested_by, buttons=True, likely=likely, links=links
         )
-        sent = await self._retried(lambda: self._final(run, blocks))
+        if self._outbox is not None:
+            sent = await self._final(run, blocks)
+            if sent.queued:
+                log.info("run %s: its final message waits in the outbox", run.run_id)
+                return True
+        else:
+            sent = await self._retried(lambda: self._final(run, blocks))
         if not sent.ok:
             log.error("run %s: Slack never took its final message: %s", run.run_id, sent.error)
             await self.tell(f"{run_fallback_text(run)} — its message could not be posted here")
@@ -123,13 +135,17 @@ class LiveMessage:
     async def _final(self, run: RunResult, blocks: Sequence[Mapping[str, Any]]) -> Sent:
         """One try at the final version: an edit, or a post when there is no message yet."""
         if self.ts is None:
-            sent = await self._post_run(run, blocks)
+            sent = await self._post_run(run, blocks, kept=True)
             if not sent.ok:
                 return sent
             self.ts = sent.ts
             if not sent.adopted:
                 return sent  # posted as the final version
-        return await self._sender.update(self.channel, self.ts, run_fallback_text(run), blocks)
+        text = run_fallback_text(run)
+        if self._outbox is not None:
+            final = f"final:{run.run_id}"
+            return await self._outbox.post(self.channel, text, blocks, delivery=final, edit=self.ts)
+        return await self._sender.update(self.channel, self.ts, text, blocks)
 
     async def _retried(self, attempt: Callable[[], Awaitable[Sent]]) -> Sent:
         """``attempt`` until Slack takes it, refuses it for good, or the final retry is over."""
@@ -142,15 +158,21 @@ class LiveMessage:
             await asyncio.sleep(wait)
             wait = min(2 * wait, 30.0)
 
-    async def _post_run(self, run: RunResult, blocks: Sequence[Mapping[str, Any]]) -> Sent:
-        """Post the run's message: one delivery per run, named in its metadata."""
+    async def _post_run(
+        self, run: RunResult, blocks: Sequence[Mapping[str, Any]], *, kept: bool = False
+    ) -> Sent:
+        """Post the run's message: one delivery per run, named in its metadata; ``kept``:
+        through the outbox, when there is one (the final version)."""
+        text = run_fallback_text(run)
+        about = {"kind": "run", "run_id": run.run_id, "playbook": run.playbook}
+        delivery = f"run:{run.run_id}"
+        if kept and self._outbox is not None:
+            thread = self.thread_ts or ""
+            return await self._outbox.post(
+                self.channel, text, blocks, about=about, delivery=delivery, thread_ts=thread
+            )
         return await self._sender.post(
-            self.channel,
-            run_fallback_text(run),
-            blocks,
-            thread_ts=self.thread_ts,
-            about={"kind": "run", "run_id": run.run_id, "playbook": run.playbook},
-            delivery=f"run:{run.run_id}",
+            self.channel, text, blocks, thread_ts=self.thread_ts, about=about, delivery=delivery
         )
 
     async def upload_output(self, run: RunResult, *, likely: Sequence[str] = ()) -> None:
@@ -184,8 +206,10 @@ class LiveMessages:
         edit_interval: timedelta = DEFAULTS.live_edit_interval,
         final_retry: timedelta = DEFAULTS.run_final_retry,
         retry_every: timedelta = DEFAULTS.slack_backoff,
+        outbox: Outbox | None = None,
     ) -> None:
         self._sender = sender
+        self._outbox = outbox
         self._edit_interval = edit_interval  # a live message is edited at most this often
         self._final_retry = final_retry
         self._retry_every = retry_every
@@ -199,4 +223,5 @@ class LiveMessages:
             edit_interval=self._edit_interval,
             final_retry=self._final_retry,
             retry_every=self._retry_every,
+            outbox=self._outbox,
         )

@@ -14,7 +14,9 @@ Exactly once: a claim is one sender's, across processes and replicas (a conditio
 an attempt after one whose outcome is unknown — the answer was lost, or its process died
 mid-post — first looks for the message by its delivery id (``SlackSender.find``) and adopts it.
 
-A reply whose thread is a message still in the outbox (an incident's root, ``after``) waits
+An edit that must arrive (a run's final version) is kept the same way, and tried again
+without a lookup: the same edit twice shows the same. A reply whose thread is a message still
+in the outbox (an incident's root, ``after``) waits
 for that message and goes into its thread. A post that arrives ``late_after`` or more after it
 was first tried says how late it is (``late_note``). The code that asked for a post the outbox
 had to keep is told when it is finally sent (``on_sent``, by the ``kind`` in its metadata):
@@ -110,14 +112,18 @@ class Outbox:
         delivery: str = "",
         thread_ts: str = "",
         after: str = "",
+        edit: str = "",
     ) -> Sent:
-        """Record the post and try it now; a ``queued`` answer means the outbox has it.
+        """Record the post (with ``edit``, an edit of that message) and try it now; a
+        ``queued`` answer means the outbox has it.
 
         Posting a delivery id again answers with what became of it: sent, its ts; still
         waiting, queued — and it is tried at once (Slack may be back; whoever had it queued is
         told through ``on_sent``); one Slack refused is tried once more, as it is."""
         now = self._clock()
         payload = {"text": text, "blocks": list(blocks or ()), "about": dict(about or {})}
+        if edit:
+            payload["edit"] = edit
         row = Delivery(
             delivery_id=delivery or uuid.uuid4().hex,
             channel=channel,
@@ -216,7 +222,8 @@ class Outbox:
             return Sent(False, error="waiting for its thread", queued=True)
         thread = row.thread_ts or (parent.ts if parent is not None else "")
         found = None
-        if row.attempts > 1 and (not row.error or row.error.startswith(UNKNOWN)):
+        unsure = not row.error or row.error.startswith(UNKNOWN)
+        if row.attempts > 1 and unsure and not payload.get("edit"):  # an edit may be repeated
             answered, found = await self._sender.look_for(
                 row.channel, row.delivery_id, thread_ts=thread or None
             )
@@ -244,6 +251,8 @@ class Outbox:
     async def _send(self, row: Delivery, payload: Mapping[str, Any], thread: str) -> Sent:
         note = late_words(self._clock() - row.created_at, self._t.late_after)
         text, blocks = with_note(str(payload["text"]), payload.get("blocks"), note)
+        if payload.get("edit"):
+            return await self._sender.update(row.channel, str(payload["edit"]), text, blocks)
         return await self._sender.post(
             row.channel,
             text,
