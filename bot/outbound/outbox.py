@@ -50,6 +50,7 @@ Clock = Callable[[], datetime]
 
 UNKNOWN = "unknown outcome: "  # the error of a try that may have landed: look before posting
 BATCH = 50  # deliveries read per pass
+_TRY_SHARE = 0.8  # of the claim's lease, the most one try may take
 
 
 def late_words(delay: timedelta, late_after: timedelta) -> str:
@@ -221,17 +222,12 @@ class Outbox:
             await self._store.outbox_retry(row.delivery_id, due, row.error)
             return Sent(False, error="waiting for its thread", queued=True)
         thread = row.thread_ts or (parent.ts if parent is not None else "")
-        found = None
-        unsure = not row.error or row.error.startswith(UNKNOWN)
-        if row.attempts > 1 and unsure and not payload.get("edit"):  # an edit may be repeated
-            answered, found = await self._sender.look_for(
-                row.channel, row.delivery_id, thread_ts=thread or None
-            )
-            if not answered:  # it may be there: never post it again without knowing
-                due = self._later(row, 0.0)
-                await self._store.outbox_retry(row.delivery_id, due, f"{UNKNOWN}not looked up")
-                return Sent(False, error="could not look for it", queued=True)
-        sent = found or await self._send(row, payload, thread)
+        try:
+            # A try never outlives its claim: another sender may take the delivery after that.
+            async with asyncio.timeout(self._t.lease.total_seconds() * _TRY_SHARE):
+                sent = await self._try(row, payload, thread)
+        except TimeoutError:
+            sent = Sent(False, error="the try outlasted its claim", uncertain=True)
         now = self._clock()
         if sent.ok:
             await self._store.outbox_sent(row.delivery_id, sent.ts, now)
@@ -247,6 +243,19 @@ class Outbox:
         error = f"{UNKNOWN}{sent.error}" if sent.uncertain else sent.error
         await self._store.outbox_retry(row.delivery_id, self._later(row, sent.retry_after), error)
         return Sent(False, error=sent.error, queued=True, retry_after=sent.retry_after)
+
+    async def _try(self, row: Delivery, payload: Mapping[str, Any], thread: str) -> Sent:
+        """Look for the message first when an earlier try may have posted it; then send."""
+        unsure = not row.error or row.error.startswith(UNKNOWN)
+        if row.attempts > 1 and unsure and not payload.get("edit"):  # an edit may be repeated
+            answered, found = await self._sender.look_for(
+                row.channel, row.delivery_id, thread_ts=thread or None
+            )
+            if found is not None:
+                return found
+            if not answered:  # it may be there: never post it again without knowing
+                return Sent(False, error="could not look for it", uncertain=True)
+        return await self._send(row, payload, thread)
 
     async def _send(self, row: Delivery, payload: Mapping[str, Any], thread: str) -> Sent:
         note = late_words(self._clock() - row.created_at, self._t.late_after)

@@ -23,7 +23,7 @@ TIMINGS = Timings(
     outbox_backoff=timedelta(seconds=0.05),
     outbox_max_backoff=timedelta(seconds=0.2),
     inbox_sweep=timedelta(seconds=0.2),
-    lease=timedelta(seconds=2),
+    lease=timedelta(seconds=5),
 )
 
 

@@ -122,6 +122,20 @@ async def test_slack_500s_then_fine_post_one_root(h: SnsHarness, clock: ShiftedC
     assert row is not None and row.attempts >= 2
 
 
+async def test_429s_with_retry_after_past_the_clients_own_retries_post_one_root(
+    h: SnsHarness, clock: ShiftedClock
+) -> None:
+    # The client waits out Retry-After itself, a few times; then the outbox has the root and
+    # waits at least Retry-After again (its own backoff here is shorter) before its next try.
+    h.slack.fail_next("chat.postMessage", 429, retry_after=1, times=5)
+    await send_alarm(h, clock, "rate-limited")
+    await eventually(lambda: one_root_and_its_run(h), "the root and its run in Slack")
+    await assert_exactly_once(h)
+    row = await root_delivery(h)
+    assert row is not None and row.attempts >= 2
+    assert sum(c.status == 429 for c in h.slack.calls_to("chat.postMessage")) == 5
+
+
 async def test_answers_that_come_after_the_client_gave_up_post_one_root(
     h: SnsHarness, clock: ShiftedClock
 ) -> None:

@@ -235,3 +235,25 @@ async def test_who_queued_a_post_is_told_when_it_is_sent_late_and_how_late(
     note = "Posted 2 h 5 m late: Slack was unreachable."
     assert late.blocks[-1]["elements"][0]["text"].endswith(note)
     assert await box.late_note("l") == note and await box.late_note("now") == ""
+
+
+async def test_a_try_that_would_outlast_its_claim_is_cut_short_and_looked_for_next(
+    slack: FakeSlackApi, stores: list[SqliteStore]
+) -> None:
+    clock = Clock()
+    client = AsyncWebClient(token="xoxb-outbox", base_url=slack.base_url)
+    sender = SlackSender(client, Metrics(), posts=ChannelPacer(rate=1000.0, burst=100))
+    short = Timings(lease=timedelta(seconds=0.5), outbox_backoff=timedelta(seconds=1))
+    box = Outbox(stores[0], sender, Metrics(), "test", clock, short, jitter=lambda: 0.0)
+    slack.hold("chat.postMessage")  # Slack takes the post and does not answer
+
+    sent = await box.post(CHANNEL, "the root", delivery="root:slow")
+
+    assert sent.queued, "cut short before its claim ran out: no other sender overlaps it"
+    slack.release("chat.postMessage")
+    await slack.wait_for("chat.postMessage")  # the held post lands after all
+    clock.advance(1)
+    assert await box.deliver_due() == 1
+    assert len(slack.messages(CHANNEL)) == 1
+    row = await stores[0].outbox_get("root:slow")
+    assert row is not None and row.ts == slack.messages(CHANNEL)[0].ts

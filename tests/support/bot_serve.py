@@ -25,10 +25,12 @@ def bot_serve(
     slack_url: str,
     moto_url: str,
     server: str = "",
+    store_lines: str = "",
 ) -> ServeProcess:
-    """The process, not started; ``server`` adds lines to ``[server]``."""
+    """The process, not started; ``server`` and ``store_lines`` add lines to ``[server]`` and
+    ``[store]``."""
     config, port = serve_config(
-        tmp_path, channel=CHANNEL, store_url=f"sqlite:///{store}", server=server
+        tmp_path, channel=CHANNEL, store_url=f"sqlite:///{store}", server=server, store=store_lines
     )
     env = {
         **os.environ,
