@@ -113,3 +113,9 @@ class RetryLater(Exception):
     def __init__(self, reason: str, after: timedelta) -> None:
         super().__init__(reason)
         self.after = after
+
+
+class SlackUnavailable(RetryLater):
+    """Slack did not answer something that cannot wait in the outbox (an alarm storm's message,
+    whose ts the storm's record needs): the inbox calls again, backing off from ``after``, for
+    as long as the message is relevant, however many attempts that takes."""

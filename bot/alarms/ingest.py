@@ -9,7 +9,9 @@ done.
 When handling fails, the claim is simply left to run out: the sweeper (every minute) takes the
 message again once the lease has expired, up to ``max_attempts`` claims; then it is marked
 failed and logged. ``process`` may raise ``RetryLater`` to be called again sooner (say,
-another worker is busy with the same incident).
+another worker is busy with the same incident); ``SlackUnavailable`` (a ``RetryLater``) is
+called again, backing off up to ``outbox_max_backoff``, for ``outbox_relevance`` from its
+arrival, however many attempts that takes: Slack being down is no reason to give up.
 
 When the process dies mid-way, its claim is taken over at the next start (``recover``) when
 it was held by a process of this host that no longer exists; by any replica's sweeper when
@@ -26,7 +28,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from bot.errors import RetryLater
+from bot.errors import RetryLater, SlackUnavailable
 from bot.leases import HeldLeases
 from bot.metrics import Metrics
 from bot.store.base import InboxItem, Store
@@ -86,6 +88,10 @@ class AlarmInbox:
         sweep_seconds: float = DEFAULTS.inbox_sweep.total_seconds(),
         holder_gone: HolderGone | None = None,
         held: HeldLeases | None = None,
+        slack_patience: tuple[timedelta, timedelta] = (
+            DEFAULTS.outbox_max_backoff,
+            DEFAULTS.outbox_relevance,
+        ),
     ) -> None:
         self._store = store
         self._process = process
@@ -98,6 +104,7 @@ class AlarmInbox:
         self._sweep_seconds = sweep_seconds
         self._holder_gone = holder_gone
         self._held = held if held is not None else HeldLeases()  # the claims held now
+        self._longest_wait, self._relevance = slack_patience  # for SlackUnavailable
         self._in_flight: set[str] = set()
         self._sweeper = BackgroundLoop("inbox-sweeper")
         self._timers: set[asyncio.Task[None]] = set()
@@ -210,6 +217,22 @@ class AlarmInbox:
     async def _failed(self, message_id: str, body: str, exc: Exception) -> None:
         item = await self._store.inbox_get(message_id)
         attempts = item.attempts if item is not None else self._max_attempts
+        if (
+            isinstance(exc, SlackUnavailable)
+            and item is not None
+            and self._clock() - item.received_at < self._relevance
+        ):
+            wait = min(exc.after * (1 << min(attempts - 1, 20)), self._longest_wait)
+            log.warning(
+                "alarm message %s: %s (attempt %d); again in %ss",
+                message_id,
+                exc,
+                attempts,
+                wait.total_seconds(),
+                extra={"message_id": message_id},
+            )
+            self._retry_after(item, body, wait)
+            return
         if isinstance(exc, RetryLater) and item is not None and attempts < self._max_attempts:
             log.info(
                 "alarm message %s: %s; again in %ss",

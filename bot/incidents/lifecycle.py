@@ -7,12 +7,10 @@ replies, edits the root to resolved and closes the incident, so the next ALARM o
 State follows each message's state-change time, not its arrival: a message older than what was
 already seen for its key changes nothing. The store's conditional writes (``incident_create``,
 compare-and-set ``incident_update``) and a per-key lock in the process make sure one root is
-posted per incident, however many copies of a message arrive at once. Slack failing never
-raises: every message goes through the outbox (``bot.outbound.outbox``), which keeps what Slack
-did not take and posts it when Slack is back, however long that is. A root posted late saves
-its ts and starts the run then (``bot/incidents/late_root.py``); a reply waits for its root.
-Slack refusing a root (not in the channel yet) leaves ``root_ts == ""``: the alarm is handled
-again, and the next delivery for the key posts the root.
+posted per incident, however many copies of a message arrive at once. Every message goes
+through the outbox (``bot.outbound.outbox``), which keeps what Slack did not take until Slack
+is back; a root posted late starts the run then (``bot/incidents/late_root.py``). A root Slack
+refused leaves ``root_ts == ""``: the alarm is handled again, as is the next delivery.
 
 The compare-and-set helpers and the small records beside the incident rows are
 ``bot/incidents/changes.py``; storm messages and their record ``bot/incidents/storm.py``; the
@@ -39,7 +37,7 @@ from bot.alarms.model import Alarm, AlarmSource
 from bot.alarms.routing import RouteDecision, route
 from bot.aws import AwsClients
 from bot.config import Settings
-from bot.errors import RetryLater
+from bot.errors import RetryLater, SlackUnavailable
 from bot.incidents import messages as msg
 from bot.incidents.buttons import IncidentButtons
 from bot.incidents.changes import (
@@ -397,8 +395,11 @@ class Incidents:
     async def _join_storm(self, incident: Incident, alarm: Alarm) -> None:
         """Coalesce the incident into its route's storm message; its replies go in that thread."""
         ts = await self._storms.join(incident, alarm)
-        if not ts:
-            return  # nothing saved: the next delivery for this key tries again
+        if not ts:  # nothing saved: the inbox calls again for as long as Slack is down
+            raise SlackUnavailable(
+                f"Slack did not take the storm message of {incident.route}",
+                self._timings.slack_retry,
+            )
         await change(self._store, incident, lambda i: dataclasses.replace(i, storm_root_ts=ts))
         await self._threads.post(incident.channel, msg.storm_reply(alarm), ts)
 

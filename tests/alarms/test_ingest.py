@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.alarms.ingest import AlarmInbox, holder_is_gone
-from bot.errors import RetryLater
+from bot.errors import RetryLater, SlackUnavailable
 from bot.metrics import Metrics
 from bot.store.sqlite import SqliteStore
 from bot.tasks import TaskTracker
@@ -258,4 +258,48 @@ async def test_retry_later_calls_again_soon_without_waiting_for_the_lease(
         await asyncio.sleep(0.02)
     assert calls == ["m-1", "m-1"]
     assert item is not None and item.status == "done" and item.attempts == 2
+    await inbox.stop()
+
+
+async def until_finished(store: SqliteStore, message_id: str) -> str:
+    for _ in range(250):
+        item = await store.inbox_get(message_id)
+        if item is not None and item.status in ("done", "failed"):
+            return item.status
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{message_id} not finished")
+
+
+@pytest.mark.parametrize(("relevant", "outcome"), [(timedelta(hours=24), "done"), (None, "failed")])
+async def test_slack_unavailable_is_retried_past_max_attempts_while_relevant(
+    store: SqliteStore, relevant: timedelta | None, outcome: str
+) -> None:
+    calls: list[str] = []
+
+    async def slack_down_five_times(body: str, message_id: str) -> None:
+        calls.append(message_id)
+        if len(calls) <= 5:
+            raise SlackUnavailable("Slack did not take the storm message", timedelta(seconds=0.01))
+
+    clock = Clock()
+    inbox = AlarmInbox(
+        store,
+        slack_down_five_times,
+        TaskTracker(),
+        Metrics(),
+        "host-a:1",
+        clock,
+        lease=LEASE,
+        max_attempts=3,
+        slack_patience=(timedelta(seconds=0.05), relevant or timedelta(0)),
+    )
+    await inbox.accept("m-1", "sns", "body")
+
+    assert await until_finished(store, "m-1") == outcome
+    item = await store.inbox_get("m-1")
+    assert item is not None
+    if outcome == "done":
+        assert item.attempts == 6 and len(calls) == 6  # past max_attempts = 3
+    else:
+        assert len(calls) == 3, "no longer relevant: max_attempts as for anything else"
     await inbox.stop()

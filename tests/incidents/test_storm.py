@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
+from bot.errors import SlackUnavailable
 from tests.incidents.conftest import CHANNEL, Build, make_alarm, shown
 
 
@@ -82,3 +85,24 @@ async def test_a_burst_of_storm_alarms_is_a_few_edits_ending_in_the_full_list(
     assert len(storm.edits) < 10, f"{len(storm.edits)} edits for 29 joins: superseded ones went out"
     assert took < 8, f"joining took {took:.1f} s"
     assert len(world.thread(storm)) == 30, "each alarm still has its line in the thread"
+
+
+async def test_a_storm_message_slack_did_not_take_is_asked_for_again_not_dropped(
+    build: Build,
+) -> None:
+    world = await build(storm_threshold=1)
+    start = world.clock.now - timedelta(minutes=1)
+    await world.incidents.handle(make_alarm(start, name="svc-0-5xx"))
+    second = make_alarm(start + timedelta(seconds=1), name="svc-1-5xx")
+    world.slack.set_down(True)
+
+    with pytest.raises(SlackUnavailable, match="storm message"):
+        await world.incidents.handle(second)  # the inbox calls again while Slack is down
+
+    world.slack.set_down(False)
+    await world.incidents.handle(second)
+
+    [_, storm] = world.roots()
+    assert "svc-1-5xx" in shown(storm)
+    [reply] = world.thread(storm)
+    assert "svc-1-5xx" in reply.text
