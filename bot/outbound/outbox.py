@@ -141,14 +141,12 @@ class Outbox:
         except Exception:  # the store is down: Slack may still take it, once
             log.exception("the outbox could not record %s; posting it unrecorded", channel)
             self._metrics.errors.labels("outbox").inc()
-            return await self._send(row, payload, thread_ts)
+            return await self._send(row, payload, thread_ts, paced=False)
         if known is not None and known.state == "sent":
             return Sent(True, {"ok": True, "channel": channel, "ts": known.ts}, adopted=True)
         if known is not None and known.state == "dropped":
-            return await self._send(row, payload, thread_ts)
-        if known is None and await self._store.outbox_claim(
-            row.delivery_id, self._owner, self._t.lease, now
-        ):
+            return await self._send(row, payload, thread_ts, paced=False)
+        if known is None and await self._claim(row, payload):
             return await self._attempt(replace(row, attempts=1), first=True)
         if known is not None:
             await self._bring_forward(known, now)
@@ -190,9 +188,7 @@ class Outbox:
         and the next pass begins with them, so an outage costs one try per pass."""
         sent = 0
         for row in await self._store.outbox_due(self._clock(), BATCH):
-            if not await self._store.outbox_claim(
-                row.delivery_id, self._owner, self._t.lease, self._clock()
-            ):
+            if not await self._claim(row, json.loads(row.payload)):
                 continue  # another replica took it
             result = await self._attempt(replace(row, attempts=row.attempts + 1), first=False)
             if result.ok:
@@ -213,6 +209,15 @@ class Outbox:
                 log.exception("could not deliver the outbox")
                 self._metrics.errors.labels("outbox").inc()
 
+    async def _claim(self, row: Delivery, payload: Mapping[str, Any]) -> bool:
+        """Claim the delivery for one try; a post waits for its channel's turn first, so that
+        the try (its claim) covers the request alone, not the queue of posts before it."""
+        if not payload.get("edit"):
+            await self._sender.pace(row.channel)
+        return await self._store.outbox_claim(
+            row.delivery_id, self._owner, self._t.lease, self._clock()
+        )
+
     async def _attempt(self, row: Delivery, *, first: bool) -> Sent:
         """One try of a delivery we hold the claim of."""
         payload = json.loads(row.payload)
@@ -223,8 +228,10 @@ class Outbox:
             return Sent(False, error="waiting for its thread", queued=True)
         thread = row.thread_ts or (parent.ts if parent is not None else "")
         try:
-            # A try never outlives its claim: another sender may take the delivery after that.
-            async with asyncio.timeout(self._t.lease.total_seconds() * _TRY_SHARE):
+            # A post never outlives its claim: another sender may take the delivery after that.
+            # (An edit may wait for the edit budget as long as it takes: repeating one is fine.)
+            limit = None if payload.get("edit") else self._t.lease.total_seconds() * _TRY_SHARE
+            async with asyncio.timeout(limit):
                 sent = await self._try(row, payload, thread)
         except TimeoutError:
             sent = Sent(False, error="the try outlasted its claim", uncertain=True)
@@ -257,7 +264,9 @@ class Outbox:
                 return Sent(False, error="could not look for it", uncertain=True)
         return await self._send(row, payload, thread)
 
-    async def _send(self, row: Delivery, payload: Mapping[str, Any], thread: str) -> Sent:
+    async def _send(
+        self, row: Delivery, payload: Mapping[str, Any], thread: str, *, paced: bool = True
+    ) -> Sent:
         note = late_words(self._clock() - row.created_at, self._t.late_after)
         text, blocks = with_note(str(payload["text"]), payload.get("blocks"), note)
         if payload.get("edit"):
@@ -269,6 +278,7 @@ class Outbox:
             thread_ts=thread or None,
             about=payload.get("about") or {},
             delivery=row.delivery_id,
+            paced=paced,
         )
 
     def _later(self, row: Delivery, retry_after: float) -> datetime:

@@ -145,8 +145,10 @@ class SlackSender:
         thread_ts: str | None = None,
         about: Mapping[str, str] | None = None,
         delivery: str = "",
+        paced: bool = False,
     ) -> Sent:
-        """``chat.postMessage`` (``text`` is the notification and fallback text), at most once.
+        """``chat.postMessage`` (``text`` is the notification and fallback text), at most once;
+        ``paced``: the caller has waited for the channel's turn already (``pace``).
 
         ``about`` says what the message is (``kind``, ``incident``, ``run_id``: its metadata);
         ``delivery`` names this message for good — posting the same delivery again (a retry
@@ -164,7 +166,8 @@ class SlackSender:
             found = await self.find(channel, delivery, thread_ts=thread_ts)
             if found is not None:
                 return found
-        await self._posts.wait(channel)
+        if not paced:
+            await self._posts.wait(channel)
         sent = await self._call("chat.postMessage", channel, args)
         if not sent.uncertain:
             self._uncertain.discard(delivery)
@@ -174,6 +177,10 @@ class SlackSender:
             return found
         self._uncertain.add(delivery)  # it may still show up: look again before re-posting
         return sent
+
+    async def pace(self, channel: str) -> None:
+        """Wait for the channel's turn to be posted in: the next ``post(paced=True)`` uses it."""
+        await self._posts.wait(channel)
 
     async def find(
         self, channel: str, delivery: str, *, thread_ts: str | None = None
