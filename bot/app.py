@@ -275,7 +275,6 @@ def build_app(
         sweep_seconds=min(timings.inbox_sweep, timings.lease / 2).total_seconds(),
         holder_gone=heartbeat.is_gone,
         held=held,
-        slack_patience=(timings.outbox_max_backoff, timings.outbox_relevance),
     )
     certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
     verifier = SnsVerifier(

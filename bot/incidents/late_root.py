@@ -1,6 +1,7 @@
 """An incident's root that the outbox posted late (Slack did not take it when the alarm came):
 its ts is saved, the root is redrawn when the incident resolved meanwhile (the resolution goes
-into its thread right after it), and the routed playbook runs in its thread all the same."""
+into its thread right after it), and the routed playbook runs in its thread all the same. And
+the OK of an incident whose root never made it to Slack (``post_resolved``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 
+from bot.alarms.model import Alarm
+from bot.incidents import messages as msg
 from bot.incidents.changes import Locks, change, snapshot
 from bot.incidents.followups import FollowUps, run_follow_ups
-from bot.incidents.threads import Threads
+from bot.incidents.threads import Threads, root_delivery
 from bot.metrics import Metrics
 from bot.run_journal import RunJournal, pending_run
-from bot.store.base import Store
+from bot.store.base import Incident, Store
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +69,22 @@ class LateRoots:
             alarm, changed.channel, ts, journal=self._journal, pending=pending
         )
         await run_follow_ups(follow_ups, key, self._metrics)
+
+    async def post_resolved(self, incident: Incident, alarm: Alarm) -> None:
+        """The root never made it to Slack and the alarm is over: the root, resolved (one
+        still in the outbox is redrawn resolved once it is posted), and the resolution in its
+        thread."""
+        opening = await snapshot(self._store, incident.key) or alarm
+        sent = await self._threads.post(
+            incident.channel,
+            self._threads.root(opening, incident),
+            incident=incident,
+            kind="root",
+        )
+        if sent.ok:
+            ts = sent.ts
+            await change(self._store, incident, lambda i: dataclasses.replace(i, root_ts=ts))
+        if (sent.ok or sent.queued) and incident.resolved_at is not None:
+            reply = msg.resolved_reply(alarm, incident.resolved_at - incident.opened_at)
+            after = "" if sent.ok else root_delivery(incident)
+            await self._threads.post(incident.channel, reply, sent.ts or None, after=after)

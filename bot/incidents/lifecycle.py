@@ -56,7 +56,7 @@ from bot.incidents.history import History
 from bot.incidents.late_root import LateRoots
 from bot.incidents.links import AlarmLinks
 from bot.incidents.storm import StormMessages
-from bot.incidents.threads import Threads, root_delivery
+from bot.incidents.threads import Threads
 from bot.leases import HeldLeases, held_lease
 from bot.metrics import Metrics
 from bot.outbound.outbox import Outbox
@@ -139,17 +139,15 @@ class Incidents:
         self._history = History(
             settings=settings, store=store, sender=sender, threads=self._threads, metrics=metrics
         )
-        self.outbox.on_sent(
-            "root",
-            LateRoots(
-                store=store,
-                threads=self._threads,
-                follow_ups=self._follow_ups,
-                lock=self._lock,
-                metrics=metrics,
-                journal=journal,
-            ),
+        self._late = LateRoots(
+            store=store,
+            threads=self._threads,
+            follow_ups=self._follow_ups,
+            lock=self._lock,
+            metrics=metrics,
+            journal=journal,
         )
+        self.outbox.on_sent("root", self._late)
         self._buttons = IncidentButtons(
             settings=settings,
             catalog=catalog,
@@ -355,32 +353,13 @@ class Incidents:
             return
         thread = thread_of(changed)
         if not thread:
-            await self._post_resolved_root(changed, alarm)
+            await self._late.post_resolved(changed, alarm)
             return
         reply = msg.resolved_reply(alarm, when - changed.opened_at)
         await self._threads.post(changed.channel, reply, thread)
         await self._threads.edit_root(changed)
         if changed.storm_root_ts and not changed.root_ts:
             await self._storms.update_entry(changed, alarm)
-
-    async def _post_resolved_root(self, incident: Incident, alarm: Alarm) -> None:
-        """The root never made it to Slack and the alarm is over: the root, resolved (one
-        still in the outbox is redrawn resolved once it is posted), and the resolution in its
-        thread."""
-        opening = await snapshot(self._store, incident.key) or alarm
-        sent = await self._threads.post(
-            incident.channel,
-            self._threads.root(opening, incident),
-            incident=incident,
-            kind="root",
-        )
-        if sent.ok:
-            ts = sent.ts
-            await change(self._store, incident, lambda i: dataclasses.replace(i, root_ts=ts))
-        if (sent.ok or sent.queued) and incident.resolved_at is not None:
-            reply = msg.resolved_reply(alarm, incident.resolved_at - incident.opened_at)
-            after = "" if sent.ok else root_delivery(incident)
-            await self._threads.post(incident.channel, reply, sent.ts or None, after=after)
 
     async def _note(self, open_: Incident, alarm: Alarm, when: datetime) -> None:
         if when == open_.state_changed_at and alarm.state == open_.state:
