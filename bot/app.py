@@ -224,8 +224,7 @@ def build_app(
         ),
         edits_per_minute=timings.slack_edits_per_minute,
     )
-    owner = default_owner()  # this replica, in its heartbeat and in the runs it journals
-    outbox = Outbox(store, sender, metrics, owner, clock, timings)  # what Slack must show
+    outbox = Outbox(store, sender, metrics, default_owner(), clock, timings)  # what must arrive
     views = LiveMessages(
         sender,
         edit_interval=timings.live_edit_interval,
@@ -233,6 +232,7 @@ def build_app(
         retry_every=timings.slack_backoff,
         outbox=outbox,
     )
+    owner = default_owner()  # this replica, in its heartbeat and in the runs it journals
     held = HeldLeases()  # the store leases and claims it holds now: /healthz, /metrics
     journal = RunJournal(store, owner)
     runs = SlackRuns(executor, store, views, metrics, clock=clock, journal=journal)
