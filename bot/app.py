@@ -191,7 +191,8 @@ def build_app(
             "(SLACK_APP_TOKEN too for Socket Mode)."
         )
     registry = default_registry()
-    loaded = load(settings, registry)  # LoadFailed: every problem, as `triagebot check` says
+    # LoadFailed: every problem, as `triagebot check` says (and a secret serve needs)
+    loaded = load(settings, registry, serving=True)
     settings, catalog = loaded.settings, loaded.catalog
     timings = timings if timings is not None else Timings(lease=settings.store.lease)
     aws = AwsClients(
