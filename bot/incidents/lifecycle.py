@@ -53,6 +53,7 @@ from bot.incidents.changes import (
 from bot.incidents.followups import FollowUps
 from bot.incidents.history import History
 from bot.incidents.links import AlarmLinks
+from bot.incidents.paging import Paging
 from bot.incidents.storm import StormMessages
 from bot.incidents.threads import Threads
 from bot.leases import HeldLeases, held_lease
@@ -109,7 +110,9 @@ class Incidents:
         timings: Timings = DEFAULTS,
         journal: RunJournal | None = None,
         held: HeldLeases | None = None,
+        paging: Paging | None = None,
     ) -> None:
+        self._paging = paging  # pages what nobody acknowledges (``bot/incidents/paging.py``)
         self._journal = journal  # an incident's run is journaled from before its root is posted
         self._settings = settings
         self._store = store
@@ -248,6 +251,8 @@ class Incidents:
             log.info("incident %s is already open elsewhere; not opening another", incident.key)
             return []
         await self._history.opened(incident, alarm)
+        if self._paging is not None:
+            await self._paging.opened(incident, alarm)
         thread = thread_of(incident)
         if muted and thread and incident.muted_until is not None:
             # Flapping while muted: back into the muted thread, no new root and no run.

@@ -110,12 +110,18 @@ async def start_harness(
     cert_fetch: Fetch | None = None,
     extra: str = "",
     timings: Timings | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[SnsHarness]:
     slack = FakeSlackApi()
     await slack.start()
     settings = load_settings(
         write_config(tmp_path, topics=topics, extra=extra),
-        env={**SLACK_ENV, "SLACK_API_URL": slack.base_url, "AWS_ENDPOINT_URL": moto_url},
+        env={
+            **SLACK_ENV,
+            "SLACK_API_URL": slack.base_url,
+            "AWS_ENDPOINT_URL": moto_url,
+            **(env or {}),
+        },
     )
     confirms = ConfirmRecorder()
     app = build_app(settings, sns_confirm=confirms, sns_cert_fetch=cert_fetch, timings=timings)
