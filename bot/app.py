@@ -25,6 +25,7 @@ from bot.errors import ConfigError
 from bot.executor import Executor
 from bot.health import HealthMonitor, slack_auth
 from bot.incidents.lifecycle import Incidents
+from bot.incidents.paging import Paging
 from bot.ingress.sns import CertificateStore, Fetch, SnsVerifier
 from bot.ingress.sns_endpoint import ConfirmFetch, SnsEndpoint, fetch_confirmation
 from bot.ingress.sqs import SqsPoller
@@ -82,6 +83,7 @@ class TriageApp:
     backlog: BacklogMonitor | None = None  # the queue, the inbox backlog: /healthz, /metrics
     pruner: Pruner | None = None  # [store] retention, on SQLite (DynamoDB's TTL needs none)
     recovery: RunRecovery | None = None  # runs interrupted by a crash or restart: finished
+    paging: Paging | None = None  # routes with `page`: PagerDuty after `page_after`
 
     async def start(self) -> None:
         await self.store.start()
@@ -114,8 +116,12 @@ class TriageApp:
             self.backlog.start()
         if self.pruner is not None:
             self.pruner.start()
+        if self.paging is not None:
+            self.paging.start()
 
     async def stop(self) -> None:
+        if self.paging is not None:
+            await self.paging.stop()
         if self.recovery is not None:
             await self.recovery.stop()
         if self.pruner is not None:
@@ -196,7 +202,7 @@ def build_app(
             "(SLACK_APP_TOKEN too for Socket Mode)."
         )
     registry = default_registry()
-    loaded = load(settings, registry)  # LoadFailed: every problem, as `triagebot check` says
+    loaded = load(settings, registry, serving=True)  # LoadFailed: what `check` says, and more
     settings, catalog = loaded.settings, loaded.catalog
     timings = timings if timings is not None else Timings(lease=settings.store.lease)
     aws = AwsClients(
@@ -236,7 +242,11 @@ def build_app(
     held = HeldLeases()  # the store leases and claims it holds now: /healthz, /metrics
     journal = RunJournal(store, owner)
     runs = SlackRuns(executor, store, views, metrics, clock=clock, journal=journal)
+    paging = Paging(
+        settings, store, sender, metrics, held, timings=timings, clock=clock, outbox=outbox
+    )
     incidents = Incidents(
+        paging=paging,
         settings=settings,
         catalog=catalog,
         store=store,
@@ -364,6 +374,7 @@ def build_app(
         web=web.Application(),
         digest=digest,
         incidents=incidents,
+        paging=paging,
         inbox=inbox,
         sqs=sqs,
         timings=timings,

@@ -125,6 +125,9 @@ class Route(_Section):
     runbook_url: str = ""
     dashboard_url: str = ""
     history: bool = True  # say in a new incident's thread how often it happened before
+    # Hand an incident nobody acknowledged to PagerDuty (``[paging]``) after ``page_after``.
+    page: Literal["pagerduty"] | None = None
+    page_after: Duration = timedelta(minutes=5)
 
 
 class AlarmSettings(_Section):
@@ -142,6 +145,19 @@ class HistorySettings(_Section):
     @classmethod
     def _long_enough(cls, value: timedelta) -> timedelta:
         return _an_hour_or_more(value, "look back")
+
+
+DEFAULT_PAGING_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+class PagingSettings(_Section):
+    """Where a route's ``page = "pagerduty"`` sends its Events API v2 messages. The routing key
+    is a secret: it comes from the environment variable named here, never from the file."""
+
+    url: str = DEFAULT_PAGING_URL
+    routing_key_env: str = Field(
+        default="PAGERDUTY_ROUTING_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
+    )
 
 
 class DigestSettings(_Section):
@@ -196,6 +212,7 @@ class FileSettings(_Section):
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     digest: DigestSettings | None = None
+    paging: PagingSettings | None = None
     access: AccessSettings = Field(default_factory=AccessSettings)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
 
@@ -204,6 +221,7 @@ class Secrets(_Section):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = None  # from the variable ``[paging]`` names
 
 
 class Settings(FileSettings):
@@ -284,6 +302,7 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
         slack_bot_token=_secret(env, "SLACK_BOT_TOKEN"),
         slack_signing_secret=_secret(env, "SLACK_SIGNING_SECRET"),
         slack_app_token=_secret(env, "SLACK_APP_TOKEN"),
+        pagerduty_routing_key=_secret(env, _routing_key_env(data)),
     )
     return Settings.model_validate(
         {
@@ -296,6 +315,13 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
             "base_dir": str(path.resolve().parent) if path else ".",
         }
     )
+
+
+def _routing_key_env(data: Mapping[str, Any]) -> str:
+    """The environment variable ``[paging] routing_key_env`` names (validated by now)."""
+    paging = data.get("paging")
+    default = PagingSettings.model_fields["routing_key_env"].default
+    return str(paging.get("routing_key_env", default)) if isinstance(paging, dict) else default
 
 
 def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:

@@ -67,11 +67,16 @@ class LoadFailed(ConfigError):
         self.problems = problems
 
 
-def load(settings: Settings, registry: Registry) -> Loaded:
-    """Everything ``serve`` and ``run`` need; LoadFailed listing every problem otherwise."""
+def load(settings: Settings, registry: Registry, *, serving: bool = False) -> Loaded:
+    """Everything ``serve`` and ``run`` need; LoadFailed listing every problem otherwise.
+    ``serving``: also the secrets only a running server needs (the paging routing key)."""
     loaded, problems = check_settings(settings, registry)
     if loaded is None:
         raise LoadFailed(problems)
+    if serving:
+        problems = paging_key_problems(settings, ConfigText.read(settings))
+        if problems:
+            raise LoadFailed(problems)
     return loaded
 
 
@@ -90,6 +95,7 @@ def check_settings(
     routes, route_problems = _resolve_routes(settings, catalog, config)
     if not playbook_problems:  # a route to a broken playbook is reported in that playbook
         problems += route_problems + _fallback_problems(settings, catalog, config)
+    problems += _paging_problems(settings, config)
     trigger, digest_problems = _digest_schedule(settings, config)
     problems += digest_problems
     if problems:
@@ -159,6 +165,32 @@ def _resolve_routes(
             continue
         routes.append(ResolvedRoute(number, route, catalog.get(route.playbook)))
     return routes, problems
+
+
+def _paging_problems(settings: Settings, config: ConfigText) -> list[str]:
+    """A route that pages needs ``[paging]`` to say where."""
+    if settings.paging is not None:
+        return []
+    return [
+        f"{config.where('routes', index, 'page')}: route {index + 1} pages "
+        f"`{route.page}`, but there is no [paging] table (its `url` and `routing_key_env`)."
+        for index, route in enumerate(settings.routes)
+        if route.page
+    ]
+
+
+def paging_key_problems(settings: Settings, config: ConfigText) -> list[str]:
+    """``serve`` with a route that pages needs the routing key in the environment."""
+    paging = settings.paging
+    if paging is None or settings.secrets.pagerduty_routing_key is not None:
+        return []
+    pages = [index for index, route in enumerate(settings.routes) if route.page]
+    if not pages:
+        return []
+    return [
+        f"{config.where('paging', 'routing_key_env')}: route {pages[0] + 1} pages PagerDuty, "
+        f"so serve needs its routing key in ${paging.routing_key_env}, which is not set."
+    ]
 
 
 def _region_problem(settings: Settings, route: Route, index: int, config: ConfigText) -> list[str]:

@@ -85,6 +85,14 @@ class Timings:
     digest_post_deadline: timedelta = timedelta(minutes=15)
     # The SQLite store deletes what is older than ``[store] retention`` this often.
     prune_interval: timedelta = timedelta(hours=1)
+    # Paging (``bot.incidents.paging``): incidents waiting to be paged, or paged, are looked at
+    # this often (a page is at most this late; an acknowledge or resolve follows within it).
+    paging_poll: timedelta = timedelta(seconds=5)
+    # The PagerDuty Events API: one request's bound, the base of the backoff between tries
+    # (a 5xx, a timeout, a 429 without Retry-After) and the tries in all.
+    paging_timeout: timedelta = timedelta(seconds=10)
+    paging_backoff: timedelta = timedelta(seconds=1)
+    paging_attempts: int = 5
 
     @property
     def root_lease(self) -> timedelta:

@@ -110,6 +110,10 @@ BAD = {
             "[[aws.accounts]] (`prod`).",
         ),
     ),
+    "route that pages with no [paging] table": Case(
+        '[[routes]]\nplaybook = "alb-errors"\npage = "pagerduty"\n',
+        expected=("{config}:3:1: route 1 pages `pagerduty`, but there is no [paging] table",),
+    ),
     "no fallback playbook for unrouted alarms": Case(
         '[playbooks]\nshipped = false\ndirs = ["team"]\n',
         playbooks=(("team/only-one.yaml", ONLY_ONE),),
@@ -202,6 +206,29 @@ def test_a_config_check_rejects_serve_and_run_refuse_with_the_same_lines(
     ran = cli(capsys, "run", "alb-errors", "--config", str(config))
     assert ran.returncode in (1, 2)
     assert problem_lines(ran.stderr, "run") == reported
+
+
+def test_serve_refuses_to_page_without_the_routing_key_check_and_run_need_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paging = '[paging]\nurl = "http://127.0.0.1:9/enqueue"\nrouting_key_env = "PD_KEY"\n'
+    config = write_case(
+        Case(f'{paging}[[routes]]\nplaybook = "alb-errors"\npage = "pagerduty"\n'), tmp_path
+    )
+    assert cli(capsys, "check", "--config", str(config)).returncode == 0
+
+    served = triagebot("serve", "--config", str(config), extra_env=SECRETS, timeout=60)
+    assert served.returncode in (1, 2), served.stderr
+    assert "listening on" not in served.stderr
+    assert problem_lines(served.stderr, "serve") == [
+        f"{config}:3:1: route 1 pages PagerDuty, so serve needs its routing key in $PD_KEY, "
+        "which is not set."
+    ]
+
+    settings = load_settings(config, env={**SECRETS, "PD_KEY": "R0UT1NGKEY"})
+    assert settings.secrets.pagerduty_routing_key is not None
+    assert "R0UT1NGKEY" not in repr(settings)  # a secret never prints
+    build_app(settings).aws.close()
 
 
 def test_check_reads_each_playbook_once_even_when_named_again(

@@ -55,6 +55,7 @@ from bot.incidents.followups import FollowUp, FollowUps, run_follow_ups
 from bot.incidents.history import History
 from bot.incidents.late_root import LateRoots
 from bot.incidents.links import AlarmLinks
+from bot.incidents.paging import Paging
 from bot.incidents.storm import StormMessages
 from bot.incidents.threads import Threads
 from bot.leases import HeldLeases, held_lease
@@ -110,7 +111,9 @@ class Incidents:
         journal: RunJournal | None = None,
         held: HeldLeases | None = None,
         outbox: Outbox | None = None,
+        paging: Paging | None = None,
     ) -> None:
+        self._paging = paging  # pages what nobody acknowledges (``bot/incidents/paging.py``)
         self._journal = journal  # an incident's run is journaled from before its root is posted
         self._settings = settings
         self._store = store
@@ -258,6 +261,8 @@ class Incidents:
             log.info("incident %s is already open elsewhere; not opening another", incident.key)
             return []
         await self._history.opened(incident, alarm)
+        if self._paging is not None:
+            await self._paging.opened(incident, alarm)
         thread = thread_of(incident)
         if muted and thread and incident.muted_until is not None:
             # Flapping while muted: back into the muted thread, no new root and no run.

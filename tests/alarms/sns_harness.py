@@ -112,12 +112,18 @@ async def start_harness(
     extra: str = "",
     timings: Timings | None = None,
     clock: Callable[[], datetime] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[SnsHarness]:
     slack = FakeSlackApi()
     await slack.start()
     settings = load_settings(
         write_config(tmp_path, topics=topics, extra=extra),
-        env={**SLACK_ENV, "SLACK_API_URL": slack.base_url, "AWS_ENDPOINT_URL": moto_url},
+        env={
+            **SLACK_ENV,
+            "SLACK_API_URL": slack.base_url,
+            "AWS_ENDPOINT_URL": moto_url,
+            **(env or {}),
+        },
     )
     confirms = ConfirmRecorder()
     app = build_app(
