@@ -22,11 +22,12 @@ import boto3
 import pytest
 from aiohttp import web
 
-from bot.app import TriageApp, build_app
+from bot.app import build_app
 from bot.config import load_settings
 from bot.demo.moto_server import free_port
 from bot.demo.slack_api import FakeSlackApi
 from bot.timings import Timings
+from bot.triage_app import TriageApp
 from tests.alarms.signing import notification
 
 SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "s3cr3t"}

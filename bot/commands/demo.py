@@ -24,10 +24,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bot.app import TriageApp, build_app
+from bot.app import build_app
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 from bot.render.text import format_seconds
+from bot.triage_app import TriageApp
 
 CHANNEL = "C0INCIDENTS"
 USER = "U0ONCALL"

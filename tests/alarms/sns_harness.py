@@ -16,12 +16,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import TriageApp, build_app
+from bot.app import build_app
 from bot.config import load_settings
 from bot.demo.moto_server import free_port
 from bot.demo.slack_api import FakeSlackApi, SlackMessage
 from bot.ingress.sns import Fetch
 from bot.timings import Timings
+from bot.triage_app import TriageApp
 from tests.alarms.signing import TOPIC, signer
 
 CHANNEL = "C0ALARMS"

@@ -32,13 +32,14 @@ from botocore.session import get_session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import TriageApp, build_app
+from bot.app import build_app
 from bot.config import load_settings
 from bot.demo.aws_hooks import fake_operation
 from bot.demo.moto_server import LocalAws, free_port
 from bot.demo.slack_api import FakeSlackApi, SlackCall
 from bot.demo.slack_requests import signed_headers, slash_command_body
 from bot.timings import Timings
+from bot.triage_app import TriageApp
 from tests.alarms.signing import TOPIC, notification, signer
 from tests.security.markup import CONTROL_SEQUENCES, problems
 

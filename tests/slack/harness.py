@@ -15,13 +15,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import TriageApp, build_app
+from bot.app import build_app
 from bot.config import load_settings
 from bot.demo.moto_server import free_port
 from bot.demo.seed import SeededIncident, seed_incident
 from bot.demo.slack_api import FakeSlackApi
 from bot.demo.slack_requests import payload_body, signed_headers, slash_command_body
 from bot.timings import Timings
+from bot.triage_app import TriageApp
 
 __all__ = ["Harness", "button_payload", "command_body", "harness", "payload_body", "sign"]
 
