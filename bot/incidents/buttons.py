@@ -24,6 +24,8 @@ from bot.incidents.changes import change, snapshot, thread_of
 from bot.incidents.followups import FollowUps
 from bot.incidents.notes import IncidentNotes
 from bot.incidents.threads import Threads
+from bot.incidents.timeline import ACKNOWLEDGED, MUTED, Event
+from bot.incidents.timeline_store import record_event
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
@@ -142,12 +144,15 @@ class IncidentButtons:
             return None
         if not incident.is_open:
             return "This incident is already resolved."
+        now = self._clock()
         if action_id == msg.ACK_ACTION:
+            event = Event(now, ACKNOWLEDGED, user)
             changed = await change(
                 self._store, incident, lambda i: dataclasses.replace(i, acknowledged_by=user)
             )
         else:
-            until = self._clock() + mute_for(action)
+            until = now + mute_for(action)
+            event = Event(now, MUTED, user, until=until)
             changed = await change(
                 self._store, incident, lambda i: dataclasses.replace(i, muted_until=until)
             )
@@ -156,6 +161,8 @@ class IncidentButtons:
                 await self._threads.post(changed.channel, reply, thread_of(changed))
         if changed is None:
             return "The incident changed while you pressed the button; please try again."
+        if not await record_event(self._store, changed, event):
+            log.warning("the %s of %s by %s is not in its timeline", event.kind, changed.key, user)
         await self._threads.edit_root(changed)
         return None
 
