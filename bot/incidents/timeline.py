@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.alarms.model import Alarm
@@ -70,6 +70,11 @@ class Facts:
     messages: Sequence[Message] = ()
 
 
+def incident_id(incident: Incident) -> str:
+    """``<key>@<opened at>``: how ``triagebot timeline`` names one incident of a key."""
+    return f"{incident.key}@{incident.opened_at.astimezone(UTC).isoformat()}"
+
+
 def who(user: str) -> str:
     return f"@{markdown(user)}" if user else "someone"
 
@@ -91,7 +96,10 @@ def _at(when: datetime, zone: ZoneInfo) -> str:
 def _header(facts: Facts, zone: ZoneInfo) -> list[str]:
     incident = facts.incident
     acked = next((e for e in facts.events if e.kind == ACKNOWLEDGED), None)
-    lines = [f"- **Alarm:** {markdown(incident.alarm_name)}"]
+    lines = [
+        f"- **Incident:** {markdown(incident_id(incident))}",
+        f"- **Alarm:** {markdown(incident.alarm_name)}",
+    ]
     if facts.alarm is not None:
         lines.append(f"- **Account / region:** {markdown(where_text(facts.alarm))}")
     lines.append(f"- **Started:** {_at(incident.opened_at, zone)}")

@@ -18,6 +18,7 @@ from bot.results import Finding, RunResult, Severity, Status, StepResult
 from bot.store.base import Incident, RunRecord
 from bot.store.sqlite import SqliteStore
 from tests.incidents.conftest import Build, button_body, make_alarm
+from tests.test_cli import triagebot
 
 EXPECTED = Path(__file__).resolve().parent / "timeline_expected.md"
 OPENED = datetime(2026, 12, 1, 14, 2, 5, tzinfo=UTC)
@@ -71,8 +72,19 @@ def run_output() -> tuple[RunRecord, str]:
     return record, render_text(result)
 
 
-async def test_a_whole_incident_exports_as_the_expected_markdown(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "triagebot.db")
+MESSAGES = [
+    Message(at(1), "", "ALB 5xx: 1 step warned", bot=True),
+    Message(at(2), "", "Seen before: twice in 30d", bot=True),
+    Message(at(5), "U0ONCALL", "Looks like the deploy at 14:00 <!channel>", pinned=True),
+    Message(at(9), "U0SECOND", "Rolling back web-release-4711 now"),
+    Message(at(14), "", "Resolved after 14m", bot=True),
+]
+
+
+async def whole_incident(path: Path) -> None:
+    """The incident in a SQLite file at ``path``: its alarm, the alarm's run in its thread (and
+    one in another thread), an acknowledgement, a mute, OK and a resolution note."""
+    store = SqliteStore(path)
     await store.start()
     incident = Incident(
         key=KEY,
@@ -102,17 +114,17 @@ async def test_a_whole_incident_exports_as_the_expected_markdown(tmp_path: Path)
         note_by="U0ONCALL",
     )
     assert await store.incident_update(resolved, 0)
+    await store.close()
+
+
+async def test_a_whole_incident_exports_as_the_expected_markdown(tmp_path: Path) -> None:
+    await whole_incident(tmp_path / "triagebot.db")
+    store = SqliteStore(tmp_path / "triagebot.db")
+    await store.start()
     stored = await store.incident_get(KEY)
     assert stored is not None
-    messages = [
-        Message(at(1), "", "ALB 5xx: 1 step warned", bot=True),
-        Message(at(2), "", "Seen before: twice in 30d", bot=True),
-        Message(at(5), "U0ONCALL", "Looks like the deploy at 14:00 <!channel>", pinned=True),
-        Message(at(9), "U0SECOND", "Rolling back web-release-4711 now"),
-        Message(at(14), "", "Resolved after 14m", bot=True),
-    ]
 
-    facts = await gather(store, stored, messages)
+    facts = await gather(store, stored, MESSAGES)
     await store.close()
     exported = timeline_markdown(facts, ZoneInfo("America/New_York"))
 
@@ -146,3 +158,30 @@ async def test_acknowledge_and_mute_presses_are_in_the_timeline_with_their_times
     assert any(line.startswith(muted) for line in lines), lines
     [run] = [line for line in lines if "▶️ playbook" in line]
     assert "run by the alarm" in run
+
+
+async def test_the_cli_prints_it_from_the_store_without_the_slack_messages(
+    tmp_path: Path,
+) -> None:
+    """``triagebot timeline`` in a real process, with no Slack token: the same document, less
+    the thread's messages (those come from Slack)."""
+    await whole_incident(tmp_path / "triagebot.db")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "triagebot.db"}"\n'
+        '[slack]\ntimezone = "America/New_York"\n'
+    )
+    expected = [
+        line
+        for line in EXPECTED.read_text().splitlines()
+        if " — 💬 " not in line and " — 🤖 " not in line
+    ]
+
+    for named in (KEY, f"{KEY}@2026-12-01T14:02:05+00:00"):
+        done = triagebot("timeline", named, "--config", str(config), env={"SLACK_BOT_TOKEN": ""})
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout.splitlines() == expected
+
+    missing = triagebot("timeline", f"{KEY}@2026-12-01T14:00:00+00:00", "--config", str(config))
+    assert missing.returncode == 2
+    assert "no incident" in missing.stderr
