@@ -4,12 +4,14 @@ store and compared with the expected Markdown file."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.alarms.model import Alarm, AlarmSource
+from bot.demo.slack_api import FakeSlackApi
 from bot.incidents.changes import save_snapshot
 from bot.incidents.timeline import ACKNOWLEDGED, MUTED, Event, Message, timeline_markdown
 from bot.incidents.timeline_store import gather, record_event
@@ -23,7 +25,7 @@ from tests.test_cli import triagebot
 EXPECTED = Path(__file__).resolve().parent / "timeline_expected.md"
 OPENED = datetime(2026, 12, 1, 14, 2, 5, tzinfo=UTC)
 KEY = "123456789012/us-east-1/prod-api-5xx"
-ROOT = "1764597725.000100"
+ROOT = f"{OPENED.timestamp():.6f}"
 
 
 def at(minutes: float) -> datetime:
@@ -73,6 +75,7 @@ def run_output() -> tuple[RunRecord, str]:
 
 
 MESSAGES = [
+    Message(OPENED, "", "🔴 prod-api-5xx", bot=True),  # the root
     Message(at(1), "", "ALB 5xx: 1 step warned", bot=True),
     Message(at(2), "", "Seen before: twice in 30d", bot=True),
     Message(at(5), "U0ONCALL", "Looks like the deploy at 14:00 <!channel>", pinned=True),
@@ -185,3 +188,34 @@ async def test_the_cli_prints_it_from_the_store_without_the_slack_messages(
     missing = triagebot("timeline", f"{KEY}@2026-12-01T14:00:00+00:00", "--config", str(config))
     assert missing.returncode == 2
     assert "no incident" in missing.stderr
+
+
+def ts_of(when: datetime) -> str:
+    return f"{when.timestamp():.6f}"
+
+
+async def test_with_a_slack_token_the_cli_lists_the_thread_and_its_pins(tmp_path: Path) -> None:
+    """The thread in the Slack stand-in (over HTTP): the bot's root and replies, two people's
+    replies, one of them pinned; the CLI prints exactly the expected file."""
+    await whole_incident(tmp_path / "triagebot.db")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "triagebot.db"}"\n'
+        '[slack]\ntimezone = "America/New_York"\n'
+    )
+    async with FakeSlackApi(token="xoxb-cli") as slack:
+        workspace = slack.workspace
+        root, *replies = MESSAGES
+        workspace.add_message("C1", root.text, user="U0BOT", ts=ROOT, bot=True)
+        for m in replies:
+            ts = ts_of(m.at)
+            user = m.user or "U0BOT"
+            workspace.add_message("C1", m.text, user=user, thread_ts=ROOT, ts=ts, bot=m.bot)
+            if m.pinned:
+                workspace.call("pins.add", {"channel": "C1", "timestamp": ts})
+        env = {"SLACK_API_URL": slack.base_url, "SLACK_BOT_TOKEN": "xoxb-cli"}
+        done = await asyncio.to_thread(triagebot, "timeline", KEY, "--config", str(config), env=env)
+
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == EXPECTED.read_text()
+    assert [c.method for c in slack.calls] == ["conversations.replies", "pins.list"]
