@@ -120,6 +120,17 @@ async def whole_incident(path: Path) -> None:
     await store.close()
 
 
+async def whole_incident_config(tmp_path: Path) -> Path:
+    """A config whose store holds the whole incident, with ``[slack] timezone`` set."""
+    await whole_incident(tmp_path / "triagebot.db")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "triagebot.db"}"\n'
+        '[slack]\ntimezone = "America/New_York"\n'
+    )
+    return config
+
+
 async def test_a_whole_incident_exports_as_the_expected_markdown(tmp_path: Path) -> None:
     await whole_incident(tmp_path / "triagebot.db")
     store = SqliteStore(tmp_path / "triagebot.db")
@@ -168,12 +179,7 @@ async def test_the_cli_prints_it_from_the_store_without_the_slack_messages(
 ) -> None:
     """``triagebot timeline`` in a real process, with no Slack token: the same document, less
     the thread's messages (those come from Slack)."""
-    await whole_incident(tmp_path / "triagebot.db")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[store]\nurl = "sqlite:///{tmp_path / "triagebot.db"}"\n'
-        '[slack]\ntimezone = "America/New_York"\n'
-    )
+    config = await whole_incident_config(tmp_path)
     expected = [
         line
         for line in EXPECTED.read_text().splitlines()
@@ -197,12 +203,7 @@ def ts_of(when: datetime) -> str:
 async def test_with_a_slack_token_the_cli_lists_the_thread_and_its_pins(tmp_path: Path) -> None:
     """The thread in the Slack stand-in (over HTTP): the bot's root and replies, two people's
     replies, one of them pinned; the CLI prints exactly the expected file."""
-    await whole_incident(tmp_path / "triagebot.db")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[store]\nurl = "sqlite:///{tmp_path / "triagebot.db"}"\n'
-        '[slack]\ntimezone = "America/New_York"\n'
-    )
+    config = await whole_incident_config(tmp_path)
     async with FakeSlackApi(token="xoxb-cli") as slack:
         workspace = slack.workspace
         root, *replies = MESSAGES
