@@ -9,9 +9,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
+
 from bot.demo.slack_api import SlackMessage
+from bot.demo.slack_requests import signed_headers, slash_command_body
 from bot.incidents.timeline_slack import SHORTCUT_CALLBACK
-from tests.alarms.sns_harness import CHANNEL, SnsHarness
+from tests.alarms.sns_harness import CHANNEL, SLACK_ENV, SnsHarness
 from tests.incidents.through_app import NAME, control, fire, press, to_slack
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -57,6 +60,15 @@ def shortcut(message: SlackMessage, user: str = "U0ONCALL") -> dict[str, Any]:
     }
 
 
+async def command(h: SnsHarness, text: str) -> None:
+    """``/triage text`` from the on-call in the channel, signed; wait for its work."""
+    body = slash_command_body(text, user="U0ONCALL", channel=CHANNEL)
+    headers = signed_headers(body, SLACK_ENV["SLACK_SIGNING_SECRET"])
+    async with h.http.post(f"{h.url}/slack/events", data=body.encode(), headers=headers) as r:
+        assert r.status == 200
+    await h.settle()
+
+
 def uploaded(h: SnsHarness) -> list[str]:
     return [
         (f.content or b"").decode()
@@ -94,3 +106,38 @@ async def test_timeline_from_the_overflow_menu_and_the_shortcut(app_harness: Sns
     assert first == from_menu and from_shortcut.startswith(lines[0] + "\n\n" + lines[2])
     assert any(line.endswith(pinned) for line in from_shortcut.splitlines())
     assert not h.slack.ephemerals
+
+
+async def test_triage_timeline_names_the_alarm_and_uploads_its_latest_incident(
+    app_harness: SnsHarness, moto_url: str
+) -> None:
+    h = app_harness
+    cloudwatch = boto3.client(
+        "cloudwatch",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    cloudwatch.put_metric_alarm(
+        AlarmName=NAME,
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    await fire(h, "ALARM", NOW - timedelta(minutes=20))
+    [root] = h.roots(NAME)
+
+    await command(h, f"timeline {NAME}")
+    [timeline] = uploaded(h)
+    assert timeline.startswith(f"# Timeline: {NAME}\n")
+    [upload] = [f for f in h.slack.files.values() if f.filename.endswith(".md")]
+    assert (upload.channel, upload.thread_ts) == (CHANNEL, root.ts)
+
+    await command(h, "timeline no-such-alarm")
+    [answer] = h.slack.ephemerals
+    assert "There is no CloudWatch alarm named `no-such-alarm`" in answer.text
