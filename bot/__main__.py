@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.add_argument("--post", action="store_true", help="post it to digest.channel in Slack")
 
+    timeline = verb("timeline", "Print an incident's timeline (Markdown) from the store.")
+    timeline.add_argument(
+        "incident",
+        metavar="INCIDENT_ID",
+        help="an incident key (account/region/alarm: its latest incident), or key@opened-at",
+    )
+
     verb("iam-policy", "Print the least-privilege IAM policy the configured playbooks need.")
     verb("steps", "List the step types with their parameters and IAM actions.")
     return parser
@@ -105,6 +112,7 @@ _VERBS = {
     "run": ("bot.commands.run", "run"),
     "check": ("bot.commands.check", "check"),
     "digest": ("bot.commands.digest", "digest"),
+    "timeline": ("bot.commands.timeline", "timeline"),
     "iam-policy": ("bot.commands.info", "iam_policy"),
     "steps": ("bot.commands.info", "steps"),
 }

@@ -45,9 +45,27 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _iana_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name like Europe/Berlin"
+        ) from None
+    return value
+
+
 class SlackSettings(_Section):
     default_channel: str = ""
+    timezone: str = "UTC"  # the times in exported incident timelines
     socket_ping_interval: Duration = timedelta(seconds=10)  # Socket Mode: ping, notice a dead link
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _iana_zone(value)
 
 
 class ServerSettings(_Section):
@@ -169,15 +187,7 @@ class DigestSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name like Europe/Berlin"
-            ) from None
-        return value
+        return _iana_zone(value)
 
     @field_validator("cron")
     @classmethod

@@ -48,6 +48,7 @@ class SlackMessage:
     file_ids: list[str] = field(default_factory=list)
     edits: list[MessageVersion] = field(default_factory=list)  # oldest first
     metadata: Mapping[str, Any] | None = None  # chat.postMessage's ``metadata``, as given
+    bot: bool = True  # posted by the bot (a person's message has no ``bot_id``)
 
     @property
     def is_reply(self) -> bool:
@@ -60,9 +61,10 @@ class SlackMessage:
             "type": "message",
             "ts": self.ts,
             "user": self.user,
-            "bot_id": bot_id,
             "text": self.text,
         }
+        if self.bot:
+            body["bot_id"] = bot_id
         if self.blocks:
             body["blocks"] = list(self.blocks)
         if self.thread_ts:

@@ -79,7 +79,10 @@ class FakeWorkspace:
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
+            "pins.add": self._pins_add,
+            "pins.list": self._pins_list,
         }
+        self.pins: dict[str, list[str]] = {}  # channel → pinned message ts, in pinning order
 
     def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         """Answer one Web API method; raise SlackRefusal when Slack would refuse it."""
@@ -106,6 +109,22 @@ class FakeWorkspace:
 
     def message(self, channel: str, ts: str) -> SlackMessage | None:
         return next((m for m in self._messages.get(channel, []) if m.ts == ts), None)
+
+    def add_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str,
+        thread_ts: str = "",
+        ts: str = "",
+        bot: bool = False,
+    ) -> SlackMessage:
+        """A person's message (a bot's, with ``bot``) in ``thread_ts``'s thread, as if written
+        in Slack; at ``ts`` when given (later than the channel's messages), else the next tick."""
+        message = SlackMessage(channel, ts or self._next_ts(), text, [], user, thread_ts, bot=bot)
+        self._messages.setdefault(channel, []).append(message)
+        return message
 
     def transcript(self, channel: str) -> str:
         """The channel and its threads as readable text."""
@@ -327,6 +346,24 @@ class FakeWorkspace:
         root = parent.thread_ts if parent.is_reply else parent.ts
         thread = [self._existing(channel, root), *self.thread(channel, root)]
         return self._page([m for m in thread if _within(m.ts, args)], args)
+
+    def _pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        ts = self._existing(channel, str(args.get("timestamp") or "")).ts
+        pinned = self.pins.setdefault(channel, [])
+        if ts in pinned:
+            raise SlackRefusal("already_pinned")
+        pinned.append(ts)
+        return {}
+
+    def _pins_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The channel's pinned messages, newest pin first."""
+        channel = self._channel(args)
+        found = [self._existing(channel, ts) for ts in reversed(self.pins.get(channel, []))]
+        items = [
+            {"type": "message", "channel": channel, "message": m.as_api(self.bot_id)} for m in found
+        ]
+        return {"items": items}
 
     def _page(self, found: list[SlackMessage], args: dict[str, Any]) -> dict[str, Any]:
         try:

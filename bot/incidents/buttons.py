@@ -1,6 +1,8 @@
 """The buttons on an incident's root message: Acknowledge, Re-run and Mute (a choice of
 durations; a root drawn before the choice has a *Mute 1h* button) while it is open; Re-run and
-*Add note* (``bot/incidents/notes.py``) once it is resolved.
+*Add note* (``bot/incidents/notes.py``) once it is resolved; and the overflow menu's *Timeline*
+(``bot/incidents/timeline_slack.py``). Acknowledge and Mute are kept in the incident's events
+for its timeline.
 
 Each checks the same access rules as ``/triage``; a refusal is an ephemeral answer for the
 person who pressed it, never an exception."""
@@ -24,6 +26,9 @@ from bot.incidents.changes import change, snapshot, thread_of
 from bot.incidents.followups import FollowUps
 from bot.incidents.notes import IncidentNotes
 from bot.incidents.threads import Threads
+from bot.incidents.timeline import ACKNOWLEDGED, MUTED, Event
+from bot.incidents.timeline_slack import TimelineExports
+from bot.incidents.timeline_store import record_event
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
@@ -79,6 +84,9 @@ class IncidentButtons:
         self._notes = IncidentNotes(
             store=store, sender=sender, threads=threads, access=access, metrics=metrics
         )
+        self._timelines = TimelineExports(
+            store=store, sender=sender, access=access, timezone=settings.slack.timezone
+        )
         self._metrics = metrics
         self._clock = clock
 
@@ -116,8 +124,12 @@ class IncidentButtons:
 
     async def _incident(self, action: Mapping[str, Any], pressed: Pressed) -> Incident | None:
         """The incident the control is on: a button names its key (guessable: it is the
-        alarm's); a select, and *Add note*, act on the incident whose root they are on."""
-        if action.get("type") == "static_select" or action.get("action_id") == msg.NOTE_ACTION:
+        alarm's); a select, the overflow menu and *Add note* act on the incident whose root they
+        are on."""
+        if action.get("type") in ("static_select", "overflow") or action.get("action_id") in (
+            msg.NOTE_ACTION,
+            msg.MORE_ACTION,
+        ):
             return await self._store.incident_find_by_root(pressed.channel, pressed.message_ts)
         return await self._store.incident_get(str(action.get("value", "")))
 
@@ -138,16 +150,22 @@ class IncidentButtons:
             return await self._rerun(incident, user, channel)
         if action_id == msg.NOTE_ACTION:
             return await self._notes.ask(incident, user, pressed.trigger_id)
+        if action_id == msg.MORE_ACTION:
+            chosen = str((action.get("selected_option") or {}).get("value", ""))
+            return await self._timelines.export(incident) if chosen == msg.TIMELINE_CHOICE else None
         if action_id not in (msg.ACK_ACTION, msg.MUTE_ACTION):
             return None
         if not incident.is_open:
             return "This incident is already resolved."
+        now = self._clock()
         if action_id == msg.ACK_ACTION:
+            event = Event(now, ACKNOWLEDGED, user)
             changed = await change(
                 self._store, incident, lambda i: dataclasses.replace(i, acknowledged_by=user)
             )
         else:
-            until = self._clock() + mute_for(action)
+            until = now + mute_for(action)
+            event = Event(now, MUTED, user, until=until)
             changed = await change(
                 self._store, incident, lambda i: dataclasses.replace(i, muted_until=until)
             )
@@ -156,6 +174,8 @@ class IncidentButtons:
                 await self._threads.post(changed.channel, reply, thread_of(changed))
         if changed is None:
             return "The incident changed while you pressed the button; please try again."
+        if not await record_event(self._store, changed, event):
+            log.warning("the %s of %s by %s is not in its timeline", event.kind, changed.key, user)
         await self._threads.edit_root(changed)
         return None
 

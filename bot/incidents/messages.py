@@ -39,6 +39,8 @@ ACK_ACTION = "incident_ack"
 RERUN_ACTION = "incident_rerun"
 MUTE_ACTION = "incident_mute"  # a select of MUTE_CHOICES (a button, on roots drawn before)
 NOTE_ACTION = "incident_note"
+MORE_ACTION = "incident_more"  # the overflow menu (⋯): fewer buttons, more choices
+TIMELINE_CHOICE = "timeline"  # in it: upload the incident's timeline to the thread
 MUTE_CHOICES = ("30m", "1h", "4h", "24h")
 ACTION_PREFIX = "incident_"
 
@@ -168,7 +170,7 @@ def _facts(alarm: Alarm) -> list[dict[str, Any]]:
 
 def _buttons(incident: Incident, links: Sequence[LinkButton]) -> dict[str, Any]:
     """Open: Acknowledge, Re-run, Mute (a choice of durations); resolved: Re-run and Add note
-    (Edit note once there is one); then the link buttons."""
+    (Edit note once there is one); then the link buttons, and the overflow menu (Timeline)."""
     value = incident.key[:MAX_BUTTON_VALUE]
     wanted: list[tuple[str, str, str | None]] = [("Re-run", RERUN_ACTION, None)]
     if incident.is_open:
@@ -189,6 +191,8 @@ def _buttons(incident: Incident, links: Sequence[LinkButton]) -> dict[str, Any]:
     if incident.is_open:
         elements.append(_mute_choice())
     elements += link_elements(links)
+    more = [{"text": {"type": "plain_text", "text": "Timeline"}, "value": TIMELINE_CHOICE}]
+    elements.append({"type": "overflow", "action_id": MORE_ACTION, "options": more})
     return {"type": "actions", "block_id": "incident", "elements": elements}
 
 

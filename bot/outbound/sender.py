@@ -59,8 +59,15 @@ _UNKNOWN_OUTCOME = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.Clien
 _TRANSIENT = frozenset({"ratelimited", "fatal_error", "internal_error", "service_unavailable"})
 METADATA_TYPE = "triagebot_message"
 LOOKUP_LIMIT = 100  # recent messages searched for a post whose outcome is unknown
+THREAD_LIMIT = 1000  # messages of a thread read for its timeline (one page: Slack's most)
 _READS = frozenset(
-    {"usergroups.users.list", "conversations.history", "conversations.replies", "chat.getPermalink"}
+    {
+        "usergroups.users.list",
+        "conversations.history",
+        "conversations.replies",
+        "chat.getPermalink",
+        "pins.list",
+    }
 )
 
 Blocks = Sequence[Mapping[str, Any]]
@@ -291,6 +298,24 @@ class SlackSender:
         if not sent.ok:
             return None
         return frozenset(str(u) for u in sent.data.get("users") or [])
+
+    async def replies(self, channel: str, ts: str) -> list[Mapping[str, Any]] | None:
+        """``conversations.replies``: the thread of ``ts`` (its parent first), up to
+        ``THREAD_LIMIT`` messages; None when Slack would not say."""
+        args = {"channel": channel, "ts": ts, "limit": str(THREAD_LIMIT)}
+        sent = await self._call("conversations.replies", channel, args)
+        if not sent.ok:
+            return None
+        return [m for m in sent.data.get("messages") or [] if isinstance(m, Mapping)]
+
+    async def pinned(self, channel: str) -> frozenset[str] | None:
+        """``pins.list`` (``pins:read``): the ts of the channel's pinned messages; None when
+        Slack would not say."""
+        sent = await self._call("pins.list", channel, {"channel": channel})
+        if not sent.ok:
+            return None
+        items = [i for i in sent.data.get("items") or [] if isinstance(i, Mapping)]
+        return frozenset(str((i.get("message") or {}).get("ts", "")) for i in items) - {""}
 
     async def permalink(self, channel: str, ts: str) -> str:
         """``chat.getPermalink``: a link to message ``ts`` (an incident's thread); "" when Slack

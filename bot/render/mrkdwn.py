@@ -77,3 +77,15 @@ def file_name(text: str, suffix: str) -> str:
     (others become ``-``), clipped, then ``suffix`` (``.txt``)."""
     stem = _FILE_UNSAFE.sub("-", text).strip("-.")[:MAX_FILE_NAME]
     return f"{stem or 'file'}{suffix}"
+
+
+# Inline markup in CommonMark and GFM (the lines it sits in begin with the bot's own text, so
+# the line-start markers ``#``, ``-``, ``1.`` cannot take effect): emphasis, code, links,
+# autolinks and HTML, entities, table cells, strike-through.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
+
+
+def markdown(text: str) -> str:
+    """Outside text for a Markdown file (the exported timeline): on one line, every character
+    Markdown or HTML could read as markup backslash-escaped, so it reads exactly as it came."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))

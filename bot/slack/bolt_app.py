@@ -11,6 +11,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from bot.incidents.notes import NOTE_CALLBACK
+from bot.incidents.timeline_slack import SHORTCUT_CALLBACK, TimelineExports
 from bot.render.links import LINK_ACTION_PREFIX
 from bot.slack.actions import DETAILS_ACTION, RERUN_ACTION, RunButtons
 from bot.slack.commands import CONFIRM_ACTION, TriageCommand
@@ -89,6 +90,18 @@ def build_bolt_app(
         async def on_incident_note(ack: AsyncAck, body: dict[str, Any]) -> None:
             await ack()  # the modal closes; the note is saved and shown after
             deps.tasks.spawn(incident_notes(body), name="incident-note")
+
+    timelines = TimelineExports(
+        store=deps.store,
+        sender=deps.sender,
+        access=deps.access,
+        timezone=deps.settings.slack.timezone,
+    )
+
+    @app.shortcut(SHORTCUT_CALLBACK)
+    async def on_timeline_shortcut(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()  # the file is uploaded to the thread after
+        deps.tasks.spawn(timelines.on_shortcut(body), name="timeline-shortcut")
 
     @app.action(LINK_ACTIONS)
     async def on_link_button(ack: AsyncAck) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from bot.access import Pending
 from bot.alarms.routing import route
 from bot.errors import BotError
+from bot.incidents.timeline_slack import TimelineExports
 from bot.playbooks.params import resolve_params
 from bot.playbooks.schema import Playbook
 from bot.runs import RunRequest
@@ -30,6 +31,7 @@ from bot.slack.grammar import (
     ListPlaybooks,
     OpenModal,
     PlaybookRun,
+    Timeline,
     parse_command,
 )
 from bot.slack.modal import playbook_modal
@@ -111,6 +113,9 @@ class TriageCommand:
             return Reply()
         if isinstance(command, AlarmRun):
             deps.tasks.spawn(self._alarm_run(command.alarm_name, user, channel), name="alarm")
+            return Reply()
+        if isinstance(command, Timeline):
+            deps.tasks.spawn(self._timeline(command.alarm_name, user, channel), name="timeline")
             return Reply()
         assert isinstance(command, PlaybookRun)
         return await self.start_run(
@@ -206,6 +211,31 @@ class TriageCommand:
                 alarm=alarm,
             )
         )
+
+    async def _timeline(self, name: str, user: str, channel: str) -> None:
+        """The alarm's latest incident in this channel, exported to its thread."""
+        deps = self.deps
+        try:
+            alarm = await deps.lookup_alarm(name)
+        except BotError as exc:
+            await self.tell(channel, user, messages.alarm_lookup_failed(name, exc))
+            return
+        if alarm is None:
+            await self.tell(channel, user, messages.no_such_alarm(name))
+            return
+        incident = await deps.store.incident_get(alarm.incident_key)
+        if incident is None or incident.channel != channel:
+            await self.tell(channel, user, messages.no_incident(name))
+            return
+        exports = TimelineExports(
+            store=deps.store,
+            sender=deps.sender,
+            access=deps.access,
+            timezone=deps.settings.slack.timezone,
+        )
+        refused = await exports.export(incident)
+        if refused:
+            await self.tell(channel, user, refused)
 
     async def tell(
         self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None

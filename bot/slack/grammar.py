@@ -41,12 +41,19 @@ class AlarmRun:
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """``/triage timeline <alarm-name>``: the latest incident of that alarm, as a file."""
+
+    alarm_name: str
+
+
+@dataclass(frozen=True)
 class PlaybookRun:
     playbook: str
     params: dict[str, str] = field(default_factory=dict)
 
 
-Command = OpenModal | Help | ListPlaybooks | History | Cost | AlarmRun | PlaybookRun
+Command = OpenModal | Help | ListPlaybooks | History | Cost | AlarmRun | Timeline | PlaybookRun
 
 
 def parse_command(text: str) -> Command:
@@ -71,6 +78,10 @@ def parse_command(text: str) -> Command:
         if len(rest) != 1 or pairs:
             raise ParamError("Give one alarm name, like `/triage alarm prod-api-5xx`.")
         return AlarmRun(rest[0])
+    if verb == "timeline":
+        if len(rest) != 1 or pairs:
+            raise ParamError("Give one alarm name, like `/triage timeline prod-api-5xx`.")
+        return Timeline(rest[0])
     if rest:
         raise ParamError(
             f"Parameters are key=value pairs; `{echo(rest[0])}` is not one. "

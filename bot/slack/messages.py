@@ -29,6 +29,7 @@ HELP = """*triagebot* runs incident playbooks against AWS and posts what it find
 • `/triage list` — the playbooks and their parameters
 • `/triage &lt;playbook&gt; [key=value …]` — run one, e.g. `/triage alb-errors load_balancer=my-lb`
 • `/triage alarm &lt;alarm-name&gt;` — run the playbook routed for that alarm, as it is now
+• `/triage timeline &lt;alarm-name&gt;` — its latest incident's timeline, a file in the thread
 • `/triage history [n]` — the last runs in this channel
 • `/triage cost` — the cost digest now
 • `/triage help` — this message"""
@@ -47,6 +48,10 @@ def error_text(error: BotError | str) -> str:
 
 def no_such_alarm(name: str) -> str:
     return error_text(f"There is no CloudWatch alarm named `{echo(name)}` here.")
+
+
+def no_incident(name: str) -> str:
+    return error_text(f"triagebot has no incident of the alarm `{echo(name)}` in this channel.")
 
 
 def alarm_lookup_failed(name: str, error: BotError) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.incidents.timeline_slack import SHORTCUT_CALLBACK
+
 MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yml"
 
 
@@ -18,6 +20,8 @@ def test_the_manifest_creates_a_socket_mode_app_with_the_triage_command() -> Non
     assert "request_url" not in manifest["settings"]["interactivity"]
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/triage" and "url" not in command
+    (shortcut,) = manifest["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"]) == ("message", SHORTCUT_CALLBACK)
 
 
 def test_every_scope_is_commented_with_why_it_is_needed() -> None:
@@ -30,6 +34,7 @@ def test_every_scope_is_commented_with_why_it_is_needed() -> None:
         "usergroups:read",
         "channels:history",  # conversations.history/.replies: a post whose outcome is unknown
         "groups:history",
+        "pins:read",  # pins.list: an exported timeline marks pinned messages
     ]
     for scope in scopes:
         (line,) = [

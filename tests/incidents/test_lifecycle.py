@@ -49,6 +49,7 @@ async def test_first_alarm_posts_root_runs_playbook_and_charts_in_thread(build: 
         "incident_ack": alarm.incident_key,
         "incident_rerun": alarm.incident_key,
         "incident_mute": None,  # a select of durations: it acts on the root it is on
+        "incident_more": None,  # the overflow menu (Timeline): it acts on the root it is on
     }
     [mute] = [b for b in buttons if b["action_id"] == "incident_mute"]
     assert [o["value"] for o in mute["options"]] == ["30m", "1h", "4h", "24h"]

@@ -46,7 +46,9 @@ def actions(message_blocks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
 
 
 def label(element: Mapping[str, Any]) -> str:
-    """A button's text, or a select's placeholder."""
+    """A button's text, a select's placeholder, or ``⋯`` for the overflow menu."""
+    if element["type"] == "overflow":
+        return "⋯"
     return str((element.get("text") or element["placeholder"])["text"])
 
 
@@ -60,8 +62,8 @@ async def test_the_root_and_the_run_carry_the_routes_runbook_button(harness: Sns
         "https://wiki.example.com/runbooks/prod-api-5xx?from=slack&lb=app/prod-api/50dc6c495c0c9188"
     )
     buttons = actions(root.blocks)
-    assert [label(b) for b in buttons] == ["Acknowledge", "Re-run", "Mute", "Runbook"]
-    assert buttons[-1]["url"] == runbook and buttons[-1]["action_id"] == "link_runbook"
+    assert [label(b) for b in buttons] == ["Acknowledge", "Re-run", "Mute", "Runbook", "⋯"]
+    assert buttons[-2]["url"] == runbook and buttons[-2]["action_id"] == "link_runbook"
     # The dashboard template rendered to the alarm's description, no URL: no button for it.
     # The console link is still the root's own.
     assert "console.aws.amazon.com/cloudwatch" in json.dumps(root.blocks)
@@ -80,7 +82,7 @@ async def test_the_root_and_the_run_carry_the_routes_runbook_button(harness: Sns
     # Pressing it: Slack opens the link and tells the bot, which acks and does nothing more.
     pressed = payload_body(
         button_payload(
-            buttons[-1], block_id="incident", user="U0ONCALL", channel=CHANNEL, message_ts=root.ts
+            buttons[-2], block_id="incident", user="U0ONCALL", channel=CHANNEL, message_ts=root.ts
         )
     )
     posted_before = len(h.slack.calls_to("chat.postMessage"))
