@@ -49,6 +49,15 @@ class SqliteIncidents(SqliteBase):
         )
         return [_incident_from_row(row) for row in rows]
 
+    async def incidents_of_route(self, route: str, since: datetime, limit: int) -> list[Incident]:
+        rows = await self._run(
+            select,
+            "SELECT * FROM incidents WHERE route = ? AND opened_at >= ?"
+            " ORDER BY opened_at DESC LIMIT ?",
+            (route, us(since), limit),
+        )
+        return [_incident_from_row(row) for row in rows]
+
     async def incident_find_by_root(self, channel: str, ts: str) -> Incident | None:
         if not ts:
             return None
