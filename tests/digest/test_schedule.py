@@ -12,6 +12,7 @@ from bot.digest.schedule import (
     MAX_ATTEMPTS,
     Attempts,
     cron_trigger,
+    digest_slot,
     due_date,
     fire_time,
     parse_last_posted,
@@ -162,15 +163,15 @@ def test_attempts_point_each_retry_at_a_fresh_claim_key() -> None:
     day = date(2026, 11, 20)
     now = utc("2026-11-20T08:00")
     first = Attempts.decode(None)
-    assert first.claim_key(day) == "digest:2026-11-20"
+    assert first.claim_key(digest_slot(day)) == "digest:2026-11-20"
     assert first.may_start(now)
     started = Attempts.decode(first.started(now).encode())
-    assert started.claim_key(day) == "digest:2026-11-20#2"
+    assert started.claim_key(digest_slot(day)) == "digest:2026-11-20#2"
     # in flight: nobody takes over until the deadline has passed
     assert not started.may_start(now + POST_DEADLINE - timedelta(seconds=1))
     assert started.may_start(now + POST_DEADLINE)
     failed = Attempts.decode(first.failed(now).encode())
-    assert failed.claim_key(day) == "digest:2026-11-20#2"
+    assert failed.claim_key(digest_slot(day)) == "digest:2026-11-20#2"
     assert not failed.may_start(now + RETRY_AFTER - timedelta(seconds=1))
     assert failed.may_start(now + RETRY_AFTER)
     spent = Attempts(MAX_ATTEMPTS, None)

@@ -33,6 +33,7 @@ from bot.digest.schedule import (
     Attempts,
     attempts_key,
     cron_trigger,
+    digest_slot,
 )
 from bot.digest.service import DigestService
 from bot.metrics import Metrics
@@ -210,7 +211,7 @@ async def test_an_attempt_whose_process_died_is_taken_over_after_the_deadline(w:
     clock = Clock(berlin(DAY, 9, 0))
     store = await w.store()
     # a process claimed the first attempt, recorded it as started, then died
-    assert await store.claim_once(Attempts().claim_key(DAY), "dead", clock())
+    assert await store.claim_once(Attempts().claim_key(digest_slot(DAY)), "dead", clock())
     await store.schedule_set(attempts_key(DAY), Attempts().started(clock()).encode())
     survivor = await w.service(clock, owner="survivor")
 
