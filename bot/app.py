@@ -20,10 +20,11 @@ from bot.alarms.model import Alarm
 from bot.aws import AwsClients, SessionFactory
 from bot.backlog import BacklogMonitor, QueueReader
 from bot.config import Settings
-from bot.digest.service import DigestService, process_owner
+from bot.digest.service import DigestService
 from bot.errors import ConfigError
 from bot.executor import Executor
 from bot.health import HealthMonitor, slack_auth
+from bot.incidents.handover_post import HandoverService
 from bot.incidents.lifecycle import Incidents
 from bot.incidents.paging import Paging
 from bot.ingress.sns import CertificateStore, Fetch, SnsVerifier
@@ -43,6 +44,7 @@ from bot.replicas import Heartbeat
 from bot.run_journal import RunJournal
 from bot.run_recovery import RunRecovery
 from bot.runs import SlackRuns
+from bot.scheduled import build_scheduled
 from bot.server import build_web_app
 from bot.slack.bolt_app import build_bolt_app
 from bot.slack.deps import SlackDeps
@@ -73,6 +75,7 @@ class TriageApp:
     bolt: AsyncApp
     web: web.Application
     digest: DigestService | None = None  # the daily cost digest, when [digest] is set
+    handover: HandoverService | None = None  # the shift hand-over, when [handover] is set
     incidents: Incidents | None = None
     inbox: AlarmInbox | None = None  # alarms from POST /sns and SQS, recorded before handled
     sqs: SqsPoller | None = None  # when [sqs] queue_url is set
@@ -100,6 +103,8 @@ class TriageApp:
             self.monitor.start()
         if self.digest is not None:
             await self.digest.start()
+        if self.handover is not None:
+            await self.handover.start()
         if self.heartbeat is not None:
             await self.heartbeat.beat()  # alive in the store before claiming anything
             self.heartbeat.start()
@@ -132,6 +137,8 @@ class TriageApp:
             await self.monitor.stop()
         if self.digest is not None:
             await self.digest.stop()
+        if self.handover is not None:
+            await self.handover.stop()
         if self.sqs is not None:
             await self.sqs.stop()
         if self.inbox is not None:
@@ -153,7 +160,8 @@ class TriageApp:
         assert self.monitor is not None, "build_app sets the monitor"
         store = await self.monitor.store()
         slack = self.monitor.slack
-        scheduler_ok = self.digest is None or self.digest.running
+        schedulers = [s for s in (self.digest, self.handover) if s is not None]
+        scheduler_ok = all(s.running for s in schedulers)
         socket = await self.socket.state() if self.socket is not None else "off"
         problems = [f"store: {store.problem}"] if store.problem else []
         if slack.state == "refused":
@@ -161,7 +169,7 @@ class TriageApp:
         if socket == "disconnected":
             problems.append("socket: Slack Socket Mode is not connected")
         if not scheduler_ok:
-            problems.append("scheduler: the digest scheduler is not running")
+            problems.append("scheduler: the digest or hand-over scheduler is not running")
         if not self.tasks.accepting:
             problems.append("accepting: stopping, no new work is taken")
         return {
@@ -172,7 +180,7 @@ class TriageApp:
             "inbox_failed": store.inbox_failed,
             "slack": slack.state if not slack.error else f"{slack.state}: {slack.error}",
             "socket": socket,
-            "scheduler": "running" if self.digest is not None and self.digest.running else "off",
+            "scheduler": "running" if schedulers and scheduler_ok else "off",
             "accepting": self.tasks.accepting,
             "runs_in_flight": self.tasks.in_flight,
             "playbooks": len(self.catalog),
@@ -305,22 +313,8 @@ def build_app(
         else None
     )
 
-    digest = (
-        DigestService(
-            settings.digest,
-            aws,
-            store,
-            sender,
-            trigger=loaded.digest,
-            owner=process_owner(),
-            clock=clock,
-            retry_after=timings.digest_retry_after,
-            post_deadline=timings.digest_post_deadline,
-            holder_gone=heartbeat.is_gone,
-            held=held,
-        )
-        if settings.digest is not None and loaded.digest is not None
-        else None
+    scheduled = build_scheduled(
+        loaded, aws, store, sender, clock=clock, timings=timings, heartbeat=heartbeat, held=held
     )
 
     async def find_alarm(name: str) -> Alarm | None:
@@ -336,7 +330,8 @@ def build_app(
         sender=sender,
         metrics=metrics,
         lookup_alarm=find_alarm,
-        post_digest=digest.post if digest is not None else None,
+        post_digest=scheduled.digest.post if scheduled.digest is not None else None,
+        post_handover=scheduled.handover_now,
         clock=clock,
     )
     bolt = build_bolt_app(
@@ -372,7 +367,8 @@ def build_app(
         deps=deps,
         bolt=bolt,
         web=web.Application(),
-        digest=digest,
+        digest=scheduled.digest,
+        handover=scheduled.handover,
         incidents=incidents,
         paging=paging,
         inbox=inbox,

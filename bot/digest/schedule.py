@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -132,23 +133,36 @@ def due_date(
     return None
 
 
+def fires_between(trigger: CronTrigger, since: datetime, until: datetime) -> Iterator[datetime]:
+    """The cron's fire times (UTC) from ``since`` to ``until``, both included, in order."""
+    until = until.astimezone(UTC)
+    fire: datetime | None = trigger.get_next_fire_time(None, since.astimezone(UTC))
+    while fire is not None and fire <= until:
+        yield fire.astimezone(UTC)
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+
+
 def due_shift(
     trigger: CronTrigger, now: datetime, last_posted: str | None, grace: timedelta = GRACE
 ) -> Slot | None:
     """The hand-over due at ``now``: the latest fire time in the last ``grace``, unless the
     last one posted (``last_posted``, a UTC instant as ``Slot.id`` holds it) is that or later."""
-    now = now.astimezone(UTC)
-    due: datetime | None = None
-    fire: datetime | None = trigger.get_next_fire_time(None, now - grace)
-    while fire is not None and fire <= now:
-        due = fire.astimezone(UTC)
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    if due is None:
+    fires = list(fires_between(trigger, now - grace, now))
+    if not fires:
         return None
-    slot = shift_slot(due)
+    slot = shift_slot(fires[-1])
     if last_posted is not None and last_posted >= slot.id:
         return None
     return slot
+
+
+def shift_start(trigger: CronTrigger, change: datetime, longest: timedelta) -> datetime:
+    """When the shift that ends at ``change`` began: the fire time before it, at most
+    ``longest`` before."""
+    start = change - longest
+    for fire in fires_between(trigger, start, change - timedelta(seconds=1)):
+        start = fire
+    return start
 
 
 def shift_slot(fire: datetime) -> Slot:

@@ -12,9 +12,8 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -25,11 +24,9 @@ from bot.digest.model import Digest
 from bot.digest.queries import build_digest
 from bot.digest.render import digest_blocks, digest_fallback_text, digest_text
 from bot.digest.schedule import Slot, digest_slot, due_date, local_today, parse_last_posted
-from bot.digest.slots import STOP_TIMEOUT, TICK, FollowUp, OncePerSlot
-from bot.leases import HeldLeases
+from bot.digest.slots import Claims, FollowUp, OncePerSlot, ScheduledPost
 from bot.outbound.sender import SlackSender
 from bot.store.base import Store
-from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +78,7 @@ async def upload_chart(sender: SlackSender, posted: PostedDigest) -> bool:
     return True
 
 
-class DigestService:
+class DigestService(ScheduledPost):
     """Posts the daily digest on schedule, once per local day, and on demand."""
 
     def __init__(
@@ -92,41 +89,18 @@ class DigestService:
         sender: SlackSender,
         *,
         trigger: CronTrigger,
-        owner: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        tick_every: timedelta = TICK,
-        retry_after: timedelta = DEFAULTS.digest_retry_after,
-        post_deadline: timedelta = DEFAULTS.digest_post_deadline,
-        holder_gone: Callable[[str], Awaitable[bool]] | None = None,
-        held: HeldLeases | None = None,
+        claims: Claims,
     ) -> None:
         self._settings = settings
         self._aws = aws
         self._sender = sender
-        self._clock = clock
+        self._clock = claims.clock
         self._trigger = trigger  # settings.cron in settings.timezone, checked by bot.loading
         self._slots = OncePerSlot(
-            "digest",
-            store,
-            trigger=trigger,
-            due=self._due,
-            post=self._post_slot,
-            owner=owner,
-            clock=clock,
-            tick_every=tick_every,
-            retry_after=retry_after,
-            post_deadline=post_deadline,
-            holder_gone=holder_gone,
-            held=held,
+            "digest", store, trigger=trigger, due=self._due, post=self._post_slot, claims=claims
         )
 
-    # lifecycle
-
-    async def start(self) -> None:
-        """Start the scheduler: the cron, a tick every minute, and one tick right away."""
-        if self._slots.running:
-            return
-        self._slots.start()
+    def _started(self) -> None:
         if not self._settings.channel:
             log.warning("digest.channel is empty: the scheduled digest will not be posted")
         log.info(
@@ -135,16 +109,6 @@ class DigestService:
             self._settings.timezone,
             self._settings.channel or "(no channel)",
         )
-
-    async def stop(self, timeout: timedelta = STOP_TIMEOUT) -> None:
-        """Stop the scheduler, first letting a digest being posted finish (up to ``timeout``)."""
-        await self._slots.stop(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._slots.running
-
-    # the schedule
 
     async def tick(self) -> date | None:
         """Post the digest if one is due and no process has; the date posted, else None."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -61,37 +62,38 @@ async def _nothing() -> None:
 NOTHING_MORE: FollowUp = _nothing  # what ``post`` returns when there is no follow-up
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Who makes a process's attempts (``host:pid``) and how they are timed; one for every
+    scheduled post of the process."""
+
+    owner: str
+    clock: Callable[[], datetime] = _utc_now
+    tick_every: timedelta = TICK
+    retry_after: timedelta = DEFAULTS.digest_retry_after  # after a failed attempt, the next
+    post_deadline: timedelta = DEFAULTS.digest_post_deadline  # an unfinished one is taken over
+    holder_gone: Callable[[str], Awaitable[bool]] | None = None  # ... or once its process is gone
+    held: HeldLeases = field(default_factory=HeldLeases)  # an attempt, while it runs
+
+
 class OncePerSlot:
     """The scheduler of one kind of post (``kind``: ``digest``, ``handover``)."""
 
     def __init__(
-        self,
-        kind: str,
-        store: Store,
-        *,
-        trigger: CronTrigger,
-        due: Due,
-        post: Post,
-        owner: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        tick_every: timedelta = TICK,
-        retry_after: timedelta = DEFAULTS.digest_retry_after,
-        post_deadline: timedelta = DEFAULTS.digest_post_deadline,
-        holder_gone: Callable[[str], Awaitable[bool]] | None = None,
-        held: HeldLeases | None = None,
+        self, kind: str, store: Store, *, trigger: CronTrigger, due: Due, post: Post, claims: Claims
     ) -> None:
         self._kind = kind
         self._store = store
         self._trigger = trigger
         self._due = due
         self._post = post
-        self._owner = owner
-        self._clock = clock
-        self._tick_every = tick_every
-        self._retry_after = retry_after  # after a failed attempt, the next may start
-        self._post_deadline = post_deadline  # an attempt not finished by then is taken over
-        self._holder_gone = holder_gone  # ... and one whose process is gone, at once
-        self._held = held if held is not None else HeldLeases()  # an attempt, while it runs
+        self._claims = claims
+        self._owner = claims.owner
+        self._clock = claims.clock
         self._scheduler: AsyncIOScheduler | None = None
         self._tick_lock = asyncio.Lock()
 
@@ -106,7 +108,7 @@ class OncePerSlot:
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": grace}
         scheduler.add_job(self.tick, self._trigger, id=f"{self._kind}-cron", **common)
         scheduler.add_job(
-            self.tick, IntervalTrigger(seconds=self._tick_every.total_seconds()), **common
+            self.tick, IntervalTrigger(seconds=self._claims.tick_every.total_seconds()), **common
         )
         scheduler.add_job(self.tick, id=f"{self._kind}-startup", **common)  # no trigger: now
         scheduler.start()
@@ -157,19 +159,20 @@ class OncePerSlot:
             return None
         if not await store.claim_once(attempts.claim_key(slot), self._owner, now):
             return None  # another process has this attempt
-        with self._held.holding(slot.claim_base, now, now + self._post_deadline):
+        deadline = now + self._claims.post_deadline
+        with self._claims.held.holding(slot.claim_base, now, deadline):
             return await self._attempt(slot, attempts, now)
 
     async def _attempt(self, slot: Slot, attempts: Attempts, now: datetime) -> Slot | None:
         """The attempt at ``slot`` once its claim is won: steps 1 to 5 of the module docstring."""
         store = self._store
-        started = attempts.started(now, self._post_deadline, self._owner)
+        started = attempts.started(now, self._claims.post_deadline, self._owner)
         await store.schedule_set(slot.attempts_key, started.encode())
         if self._due(now, await store.schedule_get(Slot.last_key(self._kind))) != slot:
             return None  # posted by another process while we were deciding
         follow_up = await self._post(slot)
         if follow_up is None:
-            failed = attempts.failed(self._clock(), self._retry_after)
+            failed = attempts.failed(self._clock(), self._claims.retry_after)
             await store.schedule_set(slot.attempts_key, failed.encode())
             return None
         await store.schedule_set(Slot.last_key(self._kind), slot.id)
@@ -179,10 +182,34 @@ class OncePerSlot:
 
     async def _abandoned(self, attempts: Attempts) -> bool:
         """A started attempt whose process is gone (not one that failed: that waits)."""
+        gone = self._claims.holder_gone
         return (
             attempts.next < MAX_ATTEMPTS
             and bool(attempts.owner)
             and attempts.owner != self._owner
-            and self._holder_gone is not None
-            and await self._holder_gone(attempts.owner)
+            and gone is not None
+            and await gone(attempts.owner)
         )
+
+
+class ScheduledPost:
+    """What the digest and the hand-over services share: their ``OncePerSlot``'s lifecycle."""
+
+    _slots: OncePerSlot
+
+    async def start(self) -> None:
+        """Start the scheduler: the cron, a tick every minute, and one tick right away."""
+        if not self._slots.running:
+            self._slots.start()
+            self._started()
+
+    def _started(self) -> None:
+        """Say what was scheduled (the log)."""
+
+    async def stop(self, timeout: timedelta = STOP_TIMEOUT) -> None:
+        """Stop the scheduler, first letting a post under way finish (up to ``timeout``)."""
+        await self._slots.stop(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._slots.running

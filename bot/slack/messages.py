@@ -31,6 +31,7 @@ HELP = """*triagebot* runs incident playbooks against AWS and posts what it find
 • `/triage alarm &lt;alarm-name&gt;` — run the playbook routed for that alarm, as it is now
 • `/triage history [n]` — the last runs in this channel
 • `/triage cost` — the cost digest now
+• `/triage handover [since=12h]` — the shift hand-over now: open incidents, the shift's, runs
 • `/triage help` — this message"""
 
 

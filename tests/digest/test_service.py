@@ -36,6 +36,7 @@ from bot.digest.schedule import (
     digest_slot,
 )
 from bot.digest.service import DigestService
+from bot.digest.slots import Claims
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.store.sqlite import SqliteStore
@@ -91,7 +92,7 @@ class World:
     async def service(self, clock: Clock, owner: str = "one") -> DigestService:
         store = await self.store()
         return DigestService(
-            SETTINGS, self.aws, store, self.sender, trigger=TRIGGER, owner=owner, clock=clock
+            SETTINGS, self.aws, store, self.sender, trigger=TRIGGER, claims=Claims(owner, clock)
         )
 
     def digests(self) -> list[SlackMessage]:
@@ -264,9 +265,7 @@ async def test_the_scheduler_keeps_running_after_a_failed_digest(w: World) -> No
         store,
         w.sender,
         trigger=TRIGGER,
-        owner="serve",
-        clock=clock,
-        tick_every=timedelta(seconds=0.1),
+        claims=Claims("serve", clock, tick_every=timedelta(seconds=0.1)),
     )
     w.slack.set_down(True)
     await service.start()
