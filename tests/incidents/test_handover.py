@@ -5,6 +5,7 @@ shift saw and the runs people started, once, even when another process starts af
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -92,6 +93,27 @@ async def test_at_the_shift_change_the_hand_over_is_posted_once_across_a_restart
         assert "2 opened, 1 resolved, 7h30m firing in all" in text
         assert "`prod-api-5xx` (1)" in text and "`prod-api-latency` (1)" in text
         assert "*Runs (1):*" in text and "`alb-errors` by <@U0ONCALL>" in text
+
+
+async def test_replicas_ticking_at_once_post_one_hand_over(tmp_path: Path, moto_url: str) -> None:
+    clock = Clock()
+    async for h in start_harness(tmp_path, moto_url, extra=CONFIG, clock=clock):
+        replicas = [build_app(h.app.settings, clock=clock) for _ in range(3)]
+        for replica in replicas:
+            await replica.store.start()
+        try:
+            clock.now = CHANGE + timedelta(minutes=1)
+            services = [r.handover for r in (h.app, *replicas) if r.handover is not None]
+            posted = await asyncio.gather(*(s.tick() for s in services))
+        finally:
+            for replica in replicas:
+                await replica.store.close()
+                replica.aws.close()
+
+        assert len(services) == 4 and posted.count(CHANGE) == 1 and posted.count(None) == 3
+        [message] = h.slack.messages(HANDOVER)
+        assert message.text == "Shift hand-over: 0 open, 0 opened, 0 resolved"
+        assert "*Still open:* nothing" in text_of(message)
 
 
 async def test_triage_handover_posts_the_last_hours_on_demand(
