@@ -16,7 +16,6 @@ from bot.alarms.model import Alarm
 from bot.aws import AwsClients, SessionFactory
 from bot.backlog import BacklogMonitor, QueueReader
 from bot.config import Settings
-from bot.digest.service import DigestService, process_owner
 from bot.errors import ConfigError
 from bot.executor import Executor
 from bot.health import HealthMonitor, slack_auth
@@ -38,6 +37,7 @@ from bot.replicas import Heartbeat
 from bot.run_journal import RunJournal
 from bot.run_recovery import RunRecovery
 from bot.runs import SlackRuns
+from bot.scheduled import build_scheduled
 from bot.server import build_web_app
 from bot.slack.bolt_app import build_bolt_app
 from bot.slack.deps import SlackDeps
@@ -178,22 +178,8 @@ def build_app(
         else None
     )
 
-    digest = (
-        DigestService(
-            settings.digest,
-            aws,
-            store,
-            sender,
-            trigger=loaded.digest,
-            owner=process_owner(),
-            clock=clock,
-            retry_after=timings.digest_retry_after,
-            post_deadline=timings.digest_post_deadline,
-            holder_gone=heartbeat.is_gone,
-            held=held,
-        )
-        if settings.digest is not None and loaded.digest is not None
-        else None
+    scheduled = build_scheduled(
+        loaded, aws, store, sender, clock=clock, timings=timings, heartbeat=heartbeat, held=held
     )
 
     async def find_alarm(name: str) -> Alarm | None:
@@ -209,7 +195,8 @@ def build_app(
         sender=sender,
         metrics=metrics,
         lookup_alarm=find_alarm,
-        post_digest=digest.post if digest is not None else None,
+        post_digest=scheduled.digest.post if scheduled.digest is not None else None,
+        post_handover=scheduled.handover_now,
         clock=clock,
     )
     bolt = build_bolt_app(
@@ -245,7 +232,8 @@ def build_app(
         deps=deps,
         bolt=bolt,
         web=web.Application(),
-        digest=digest,
+        digest=scheduled.digest,
+        handover=scheduled.handover,
         incidents=incidents,
         paging=paging,
         inbox=inbox,

@@ -178,11 +178,12 @@ class PagingSettings(_Section):
     )
 
 
-class DigestSettings(_Section):
+class _Scheduled(_Section):
+    """A post on a cron in a time zone, to a channel: ``[digest]``, ``[handover]``."""
+
     cron: str = "0 9 * * *"
     timezone: str = "UTC"
     channel: str = ""
-    group_by_tag: str = ""
 
     @field_validator("timezone")
     @classmethod
@@ -197,6 +198,16 @@ class DigestSettings(_Section):
                 "cron needs five fields: minute hour day month weekday, e.g. 0 9 * * *"
             )
         return value
+
+
+class DigestSettings(_Scheduled):
+    group_by_tag: str = ""
+
+
+class HandoverSettings(_Scheduled):
+    """The shift hand-over (``bot/incidents/handover.py``), posted at every shift change."""
+
+    cron: str = "0 8,20 * * *"
 
 
 class AccessSettings(_Section):
@@ -223,6 +234,7 @@ class FileSettings(_Section):
     history: HistorySettings = Field(default_factory=HistorySettings)
     digest: DigestSettings | None = None
     paging: PagingSettings | None = None
+    handover: HandoverSettings | None = None
     access: AccessSettings = Field(default_factory=AccessSettings)
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
 

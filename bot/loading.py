@@ -11,7 +11,7 @@ the config says about them:
   (names are resolved to ids here, so routes can say ``account = "prod"``);
 - an account's ``regions`` bound where the bot looks in it (see ``bot.account_checks``);
 - a route's ``runbook_url`` and ``dashboard_url`` are URLs, or templates reading the alarm;
-- the digest's cron and time zone make a schedule APScheduler accepts.
+- the digest's and the hand-over's cron and time zone make a schedule APScheduler accepts.
 
 Config problems point into the TOML file; playbook problems point into the playbook.
 """
@@ -27,7 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.account_checks import account_problems, account_with_id, step_problems
 from bot.account_regions import outside_regions
 from bot.alarms.routing import DEFAULT_PLAYBOOK, HEALTH_PLAYBOOK
-from bot.config import AwsAccount, Route, Settings
+from bot.config import AwsAccount, DigestSettings, HandoverSettings, Route, Settings
 from bot.config_lines import locate
 from bot.digest.schedule import cron_trigger
 from bot.errors import ConfigError, did_you_mean
@@ -57,6 +57,7 @@ class Loaded:
     routes: tuple[ResolvedRoute, ...]
     digest: CronTrigger | None  # the validated digest schedule, when [digest] is set
     accounts: Mapping[str, AwsAccount]  # [[aws.accounts]] by name
+    handover: CronTrigger | None = None  # the hand-over schedule, when [handover] is set
 
 
 class LoadFailed(ConfigError):
@@ -96,12 +97,13 @@ def check_settings(
     if not playbook_problems:  # a route to a broken playbook is reported in that playbook
         problems += route_problems + _fallback_problems(settings, catalog, config)
     problems += _paging_problems(settings, config)
-    trigger, digest_problems = _digest_schedule(settings, config)
-    problems += digest_problems
+    trigger, digest_problems = _schedule(settings.digest, "digest", config)
+    handover, handover_problems = _schedule(settings.handover, "handover", config)
+    problems += digest_problems + handover_problems
     if problems:
         return None, problems
     resolved = settings.model_copy(update={"routes": tuple(r.route for r in routes)})
-    return Loaded(resolved, catalog, tuple(routes), trigger, accounts), []
+    return Loaded(resolved, catalog, tuple(routes), trigger, accounts, handover), []
 
 
 @dataclass(frozen=True)
@@ -232,16 +234,15 @@ def _caught(routes: Iterable[Route], source: str) -> bool:
     return False
 
 
-def _digest_schedule(
-    settings: Settings, config: ConfigText
+def _schedule(
+    section: DigestSettings | HandoverSettings | None, name: str, config: ConfigText
 ) -> tuple[CronTrigger | None, list[str]]:
-    digest = settings.digest
-    if digest is None:
+    if section is None:
         return None, []
     try:
-        return cron_trigger(digest.cron, digest.timezone), []
+        return cron_trigger(section.cron, section.timezone, name), []
     except ConfigError as exc:
-        return None, [f"{config.where('digest', 'cron')}: {exc.user_message}"]
+        return None, [f"{config.where(name, 'cron')}: {exc.user_message}"]
 
 
 def _is_account_id(value: str) -> bool:

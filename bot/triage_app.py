@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.digest.service import DigestService
 from bot.errors import ConfigError
 from bot.health import HealthMonitor
+from bot.incidents.handover_post import HandoverService
 from bot.incidents.lifecycle import Incidents
 from bot.incidents.paging import Paging
 from bot.ingress.sqs import SqsPoller
@@ -51,6 +52,7 @@ class TriageApp:
     bolt: AsyncApp
     web: web.Application
     digest: DigestService | None = None  # the daily cost digest, when [digest] is set
+    handover: HandoverService | None = None  # the shift hand-over, when [handover] is set
     incidents: Incidents | None = None
     inbox: AlarmInbox | None = None  # alarms from POST /sns and SQS, recorded before handled
     sqs: SqsPoller | None = None  # when [sqs] queue_url is set
@@ -78,6 +80,8 @@ class TriageApp:
             self.monitor.start()
         if self.digest is not None:
             await self.digest.start()
+        if self.handover is not None:
+            await self.handover.start()
         if self.heartbeat is not None:
             await self.heartbeat.beat()  # alive in the store before claiming anything
             self.heartbeat.start()
@@ -110,6 +114,8 @@ class TriageApp:
             await self.monitor.stop()
         if self.digest is not None:
             await self.digest.stop()
+        if self.handover is not None:
+            await self.handover.stop()
         if self.sqs is not None:
             await self.sqs.stop()
         if self.inbox is not None:
@@ -131,7 +137,8 @@ class TriageApp:
         assert self.monitor is not None, "build_app sets the monitor"
         store = await self.monitor.store()
         slack = self.monitor.slack
-        scheduler_ok = self.digest is None or self.digest.running
+        schedulers = [s for s in (self.digest, self.handover) if s is not None]
+        scheduler_ok = all(s.running for s in schedulers)
         socket = await self.socket.state() if self.socket is not None else "off"
         problems = [f"store: {store.problem}"] if store.problem else []
         if slack.state == "refused":
@@ -139,7 +146,7 @@ class TriageApp:
         if socket == "disconnected":
             problems.append("socket: Slack Socket Mode is not connected")
         if not scheduler_ok:
-            problems.append("scheduler: the digest scheduler is not running")
+            problems.append("scheduler: the digest or hand-over scheduler is not running")
         if not self.tasks.accepting:
             problems.append("accepting: stopping, no new work is taken")
         return {
@@ -150,7 +157,7 @@ class TriageApp:
             "inbox_failed": store.inbox_failed,
             "slack": slack.state if not slack.error else f"{slack.state}: {slack.error}",
             "socket": socket,
-            "scheduler": "running" if self.digest is not None and self.digest.running else "off",
+            "scheduler": "running" if schedulers and scheduler_ok else "off",
             "accepting": self.tasks.accepting,
             "runs_in_flight": self.tasks.in_flight,
             "playbooks": len(self.catalog),

@@ -45,7 +45,8 @@ GOOD = {
         '[playbooks]\ndirs = ["team"]\n'
         '[[routes]]\nmatch = { account = "prod", region = "eu-west-1" }\nplaybook = "only-one"\n'
         '[[routes]]\nmatch = { alarm_name = "prod-*-5xx" }\nplaybook = "alb-errors"\n'
-        '[digest]\ncron = "30 8 * * 1-5"\ntimezone = "Europe/Berlin"\nchannel = "C1"\n',
+        '[digest]\ncron = "30 8 * * 1-5"\ntimezone = "Europe/Berlin"\nchannel = "C1"\n'
+        '[handover]\ncron = "0 7,19 * * *"\ntimezone = "Europe/Berlin"\nchannel = "C2"\n',
         playbooks=(("team/only-one.yaml", ONLY_ONE),),
     ),
     "a route with no match catches what alarm-default would": Case(
@@ -66,6 +67,10 @@ BAD = {
     "cron hour 25": Case(
         '[digest]\nchannel = "C1"\ncron = "0 25 * * *"\n',
         expected=("{config}:3:1: digest.cron '0 25 * * *': ",),
+    ),
+    "handover cron hour 25": Case(
+        '[handover]\nchannel = "C1"\ncron = "0 25 * * *"\n',
+        expected=("{config}:3:1: handover.cron '0 25 * * *': ",),
     ),
     "unknown time zone": Case(
         '[digest]\ncron = "0 9 * * *"\ntimezone = "Europe/Berln"\n',

@@ -1,4 +1,5 @@
-"""When the daily digest is due: pure decisions from the cron, the zone, the clock and the store.
+"""When the daily digest and the shift hand-over are due: pure decisions from the cron, the
+zone, the clock and the store (``bot.digest.slots`` acts on them).
 
 The digest for local date D (the morning it goes out; it reports D - 1) is scheduled at the
 cron's first fire time on D in the configured zone, as APScheduler computes it, so daylight
@@ -11,13 +12,18 @@ at the scheduled time and starts within the grace window posts it once; one that
 posts nothing for D (a stale digest is noise). The store, never APScheduler's memory, says what
 was posted: ``LAST_POSTED`` holds the last posted D.
 
-Attempts. Each attempt at D's digest is claimed with ``Store.claim_once`` under its own key
-(``digest:D`` for the first, ``digest:D#2`` … for retries), so exactly one process makes each
-attempt. Only the winner of an attempt writes D's ``Attempts`` record: at once (``started``, so
-that a process that dies mid-post is taken over after ``Timings.digest_post_deadline``) and
-again if it fails (``failed``, so the next attempt may start after
-``Timings.digest_retry_after``). Claims are never released;
-"releasing" a failed attempt means pointing the record at the next attempt's fresh key.
+The hand-over goes out at every fire time of its cron (a shift change); its slot is that
+instant, due while ``fire ≤ now ≤ fire + GRACE`` and later than the last one posted.
+
+A slot (``Slot``) names what the store keeps about it: ``digest:D`` and ``handover:<instant>``.
+
+Attempts. Each attempt at a slot (here D's digest) is claimed with ``Store.claim_once``
+under its own key (``digest:D`` for the first, ``digest:D#2`` … for retries), so exactly one
+process makes each attempt. Only the winner of an attempt writes the slot's ``Attempts``
+record: at once (``started``, so that a process that dies mid-post is taken over after
+``Timings.digest_post_deadline``) and again if it fails (``failed``, so the next attempt may
+start after ``Timings.digest_retry_after``). Claims are never released; "releasing" a failed
+attempt means pointing the record at the next attempt's fresh key.
 
 Arithmetic and comparisons are done in UTC: Python compares and adds datetimes that share a
 tzinfo by their wall-clock fields, ignoring ``fold``, which is wrong across a fall-back hour.
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -38,7 +45,6 @@ from bot.timings import DEFAULTS
 
 GRACE = timedelta(hours=3)  # how late a missed digest may still go out
 MAX_ATTEMPTS = 6  # per day
-LAST_POSTED = "digest:last"  # schedule key: ISO date of the last digest posted
 
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _NUMERIC_WEEKDAYS = re.compile(r"^[0-7*,/\-]+$")
@@ -68,12 +74,13 @@ def _cron_weekdays(field: str) -> str:
     return ",".join(_CRON_DAYS[day] for day in sorted(days))
 
 
-def cron_trigger(cron: str, timezone: str) -> CronTrigger:
-    """The APScheduler trigger for a five-field cron in an IANA zone; ConfigError if invalid."""
+def cron_trigger(cron: str, timezone: str, section: str = "digest") -> CronTrigger:
+    """The APScheduler trigger for a five-field cron in an IANA zone; ConfigError if invalid
+    (naming ``section``'s cron)."""
     fields = cron.split()
     if len(fields) != 5:
         raise ConfigError(
-            f"digest.cron {cron!r}: needs five fields (minute hour day month weekday)"
+            f"{section}.cron {cron!r}: needs five fields (minute hour day month weekday)"
         )
     minute, hour, day, month, weekday = fields
     try:
@@ -86,7 +93,7 @@ def cron_trigger(cron: str, timezone: str) -> CronTrigger:
             timezone=ZoneInfo(timezone),
         )
     except ValueError as exc:
-        raise ConfigError(f"digest.cron {cron!r}: {exc}") from exc
+        raise ConfigError(f"{section}.cron {cron!r}: {exc}") from exc
 
 
 def local_today(timezone: str, now: datetime) -> date:
@@ -126,6 +133,48 @@ def due_date(
     return None
 
 
+def fires_between(trigger: CronTrigger, since: datetime, until: datetime) -> Iterator[datetime]:
+    """The cron's fire times (UTC) from ``since`` to ``until``, both included, in order."""
+    until = until.astimezone(UTC)
+    fire: datetime | None = trigger.get_next_fire_time(None, since.astimezone(UTC))
+    while fire is not None and fire <= until:
+        yield fire.astimezone(UTC)
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+
+
+def due_shift(
+    trigger: CronTrigger, now: datetime, last_posted: str | None, grace: timedelta = GRACE
+) -> Slot | None:
+    """The hand-over due at ``now``: the latest fire time in the last ``grace``, unless the
+    last one posted (``last_posted``, a UTC instant as ``Slot.id`` holds it) is that or later."""
+    fires = list(fires_between(trigger, now - grace, now))
+    if not fires:
+        return None
+    slot = shift_slot(fires[-1])
+    if last_posted is not None and last_posted >= slot.id:
+        return None
+    return slot
+
+
+def shift_start(trigger: CronTrigger, change: datetime, longest: timedelta) -> datetime:
+    """When the shift that ends at ``change`` began: the fire time before it, at most
+    ``longest`` before."""
+    start = change - longest
+    for fire in fires_between(trigger, start, change - timedelta(seconds=1)):
+        start = fire
+    return start
+
+
+def shift_slot(fire: datetime) -> Slot:
+    """The hand-over slot of the shift change at ``fire``."""
+    return Slot("handover", fire.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def shift_change(slot: Slot) -> datetime:
+    """The instant of a hand-over slot."""
+    return datetime.strptime(slot.id, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 def parse_last_posted(value: str | None) -> date | None:
     """``LAST_POSTED`` as stored (an ISO date), or None when nothing was posted or it is bad."""
     if not value:
@@ -136,9 +185,40 @@ def parse_last_posted(value: str | None) -> date | None:
         return None
 
 
+@dataclass(frozen=True)
+class Slot:
+    """One thing to post once: its ``kind`` (``digest``, ``handover``) and which one (``id``:
+    an ISO date, a UTC instant; ids of one kind sort in time order)."""
+
+    kind: str
+    id: str
+
+    @property
+    def claim_base(self) -> str:
+        """The ``claim_once`` key of the first attempt: ``digest:D``."""
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def attempts_key(self) -> str:
+        """The schedule key of the slot's ``Attempts`` record."""
+        return f"{self.kind}:attempts:{self.id}"
+
+    @staticmethod
+    def last_key(kind: str) -> str:
+        """The schedule key holding the id of the last slot of ``kind`` posted."""
+        return f"{kind}:last"
+
+
+LAST_POSTED = Slot.last_key("digest")  # schedule key: ISO date of the last digest posted
+
+
+def digest_slot(day: date) -> Slot:
+    return Slot("digest", day.isoformat())
+
+
 def attempts_key(day: date) -> str:
-    """The schedule key of ``day``'s ``Attempts`` record."""
-    return f"digest:attempts:{day.isoformat()}"
+    """The schedule key of ``day``'s digest ``Attempts`` record."""
+    return digest_slot(day).attempts_key
 
 
 @dataclass(frozen=True)
@@ -151,9 +231,9 @@ class Attempts:
     not_before: datetime | None = None
     owner: str = ""
 
-    def claim_key(self, day: date) -> str:
+    def claim_key(self, slot: Slot) -> str:
         """The ``claim_once`` key of the next attempt: ``digest:D``, then ``digest:D#2``, …"""
-        base = f"digest:{day.isoformat()}"
+        base = slot.claim_base
         return base if self.next == 0 else f"{base}#{self.next + 1}"
 
     def may_start(self, now: datetime) -> bool:

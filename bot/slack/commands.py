@@ -26,6 +26,7 @@ from bot.slack.deps import SlackDeps
 from bot.slack.grammar import (
     AlarmRun,
     Cost,
+    Handover,
     Help,
     History,
     ListPlaybooks,
@@ -106,6 +107,9 @@ class TriageCommand:
             if deps.post_digest is None:
                 return Reply(messages.NO_DIGEST)
             deps.tasks.spawn(deps.post_digest(channel), name="digest")
+            return Reply()
+        if isinstance(command, Handover):  # the store is read after the ack
+            deps.tasks.spawn(deps.post_handover(channel, command.since), name="handover")
             return Reply()
         if isinstance(command, OpenModal):
             view = playbook_modal(deps.catalog, channel)

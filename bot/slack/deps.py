@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.access import AccessPolicy
@@ -21,6 +21,8 @@ from bot.tasks import TaskTracker
 AlarmLookup = Callable[[str], Awaitable[Alarm | None]]
 # Posts the cost digest to a channel now.
 DigestPoster = Callable[[str], Coroutine[Any, Any, None]]
+# Posts the shift hand-over of the last ``since`` to a channel now.
+HandoverPoster = Callable[[str, timedelta], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -35,4 +37,5 @@ class SlackDeps:
     metrics: Metrics
     lookup_alarm: AlarmLookup
     post_digest: DigestPoster | None
+    post_handover: HandoverPoster
     clock: Callable[[], datetime]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from bot.durations import parse_duration
 from bot.errors import ParamError, echo
 from bot.playbooks.params import parse_kv
 
 MAX_HISTORY = 50
+HANDOVER_DEFAULT = timedelta(hours=12)  # what ``/triage handover`` covers without since=
+HANDOVER_LONGEST = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,13 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Handover:
+    """``/triage handover [since=12h]``: the shift hand-over of the last ``since``, now."""
+
+    since: timedelta = HANDOVER_DEFAULT
+
+
+@dataclass(frozen=True)
 class AlarmRun:
     alarm_name: str
 
@@ -53,7 +64,9 @@ class PlaybookRun:
     params: dict[str, str] = field(default_factory=dict)
 
 
-Command = OpenModal | Help | ListPlaybooks | History | Cost | AlarmRun | Timeline | PlaybookRun
+Command = (
+    OpenModal | Help | ListPlaybooks | History | Cost | Handover | AlarmRun | Timeline | PlaybookRun
+)
 
 
 def parse_command(text: str) -> Command:
@@ -74,6 +87,8 @@ def parse_command(text: str) -> Command:
         return Cost()
     if verb == "history":
         return _history(rest, pairs)
+    if verb == "handover":
+        return _handover(rest, pairs)
     if verb == "alarm":
         if len(rest) != 1 or pairs:
             raise ParamError("Give one alarm name, like `/triage alarm prod-api-5xx`.")
@@ -97,3 +112,18 @@ def _history(rest: list[str], pairs: dict[str, str]) -> History:
     if not 1 <= limit <= MAX_HISTORY:
         raise ParamError(f"Ask for 1 to {MAX_HISTORY} runs, like `/triage history 20`.")
     return History(limit)
+
+
+def _handover(rest: list[str], pairs: dict[str, str]) -> Handover:
+    usage = "`/triage handover` takes an optional `since=`, like `/triage handover since=8h`."
+    if rest or set(pairs) - {"since"}:
+        raise ParamError(usage)
+    if "since" not in pairs:
+        return Handover()
+    try:
+        since = parse_duration(pairs["since"])
+    except ValueError:
+        raise ParamError(usage) from None
+    if since > HANDOVER_LONGEST:
+        raise ParamError("`since=` goes back 7 days at most, like `since=7d`.")
+    return Handover(since)

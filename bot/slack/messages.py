@@ -32,6 +32,7 @@ HELP = """*triagebot* runs incident playbooks against AWS and posts what it find
 • `/triage timeline &lt;alarm-name&gt;` — its latest incident's timeline, a file in the thread
 • `/triage history [n]` — the last runs in this channel
 • `/triage cost` — the cost digest now
+• `/triage handover [since=12h]` — the shift hand-over now: open incidents, the shift's, runs
 • `/triage help` — this message"""
 
 

@@ -200,6 +200,10 @@ class Store(Protocol):
     async def incident_find_by_root(self, channel: str, ts: str) -> Incident | None:
         """The incident whose root message is ``ts`` in ``channel``."""
 
+    async def incidents_of_route(self, route: str, since: datetime, limit: int) -> list[Incident]:
+        """The route's incidents opened at ``since`` or later, newest first, at most ``limit``
+        (the shift hand-over)."""
+
     # schedule state, leases, once-only claims
     async def lease_acquire(self, name: str, owner: str, ttl: timedelta, now: datetime) -> bool:
         """Hold ``name`` until ``now + ttl``; True if free, expired, or already ours (renewed)."""

@@ -131,6 +131,19 @@ class DynamoDbIncidents(DynamoDbBase):
         )
         return [incident_from_item(item) for item in items[:limit]]
 
+    async def incidents_of_route(self, route: str, since: datetime, limit: int) -> list[Incident]:
+        items = await self._query(
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk AND GSI1SK >= :since",
+            ExpressionAttributeValues={
+                ":pk": s(f"ROUTE#{route}"),
+                ":since": s(sort_time(us(since))),
+            },
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [incident_from_item(item) for item in items[:limit]]
+
     async def incident_find_by_root(self, channel: str, ts: str) -> Incident | None:
         if not ts:
             return None

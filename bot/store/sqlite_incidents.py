@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import astuple, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from bot.store.base import Incident
 from bot.store.sqlite_base import SqliteBase, opt_dt, opt_us, select, us
@@ -41,11 +41,21 @@ class SqliteIncidents(SqliteBase):
         return int(rows[0][0])
 
     async def incidents_of(self, key: str, since: datetime, limit: int) -> list[Incident]:
+        return await self._newest("key", key, since, limit)
+
+    async def incidents_of_route(self, route: str, since: datetime, limit: int) -> list[Incident]:
+        return await self._newest("route", route, since, limit)
+
+    async def _newest(
+        self, column: Literal["key", "route"], value: str, since: datetime, limit: int
+    ) -> list[Incident]:
+        """Incidents whose ``column`` (``key``, ``route``) is ``value``, opened at ``since`` or
+        later, newest first."""
         rows = await self._run(
             select,
-            "SELECT * FROM incidents WHERE key = ? AND opened_at >= ?"
+            f"SELECT * FROM incidents WHERE {column} = ? AND opened_at >= ?"
             " ORDER BY opened_at DESC LIMIT ?",
-            (key, us(since), limit),
+            (value, us(since), limit),
         )
         return [_incident_from_row(row) for row in rows]
 

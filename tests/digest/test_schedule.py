@@ -12,9 +12,14 @@ from bot.digest.schedule import (
     MAX_ATTEMPTS,
     Attempts,
     cron_trigger,
+    digest_slot,
     due_date,
+    due_shift,
     fire_time,
     parse_last_posted,
+    shift_change,
+    shift_slot,
+    shift_start,
 )
 from bot.errors import ConfigError
 from bot.timings import DEFAULTS
@@ -162,17 +167,43 @@ def test_attempts_point_each_retry_at_a_fresh_claim_key() -> None:
     day = date(2026, 11, 20)
     now = utc("2026-11-20T08:00")
     first = Attempts.decode(None)
-    assert first.claim_key(day) == "digest:2026-11-20"
+    assert first.claim_key(digest_slot(day)) == "digest:2026-11-20"
     assert first.may_start(now)
     started = Attempts.decode(first.started(now).encode())
-    assert started.claim_key(day) == "digest:2026-11-20#2"
+    assert started.claim_key(digest_slot(day)) == "digest:2026-11-20#2"
     # in flight: nobody takes over until the deadline has passed
     assert not started.may_start(now + POST_DEADLINE - timedelta(seconds=1))
     assert started.may_start(now + POST_DEADLINE)
     failed = Attempts.decode(first.failed(now).encode())
-    assert failed.claim_key(day) == "digest:2026-11-20#2"
+    assert failed.claim_key(digest_slot(day)) == "digest:2026-11-20#2"
     assert not failed.may_start(now + RETRY_AFTER - timedelta(seconds=1))
     assert failed.may_start(now + RETRY_AFTER)
     spent = Attempts(MAX_ATTEMPTS, None)
     assert not spent.may_start(now + timedelta(hours=1))
     assert Attempts.decode("not json") == Attempts()
+
+
+SHIFTS = cron_trigger("0 8,20 * * *", "Europe/Berlin")
+
+
+def test_a_hand_over_is_due_at_each_shift_change_until_posted() -> None:
+    morning = utc("2026-10-24T06:00")  # 08:00 CEST
+    assert due_shift(SHIFTS, morning - timedelta(minutes=1), None) is None
+    slot = due_shift(SHIFTS, morning + timedelta(minutes=5), None)
+    assert slot == shift_slot(morning) and shift_change(slot) == morning
+    assert due_shift(SHIFTS, morning + timedelta(minutes=5), slot.id) is None
+    assert due_shift(SHIFTS, morning + GRACE + timedelta(minutes=1), None) is None  # stale
+    evening = utc("2026-10-24T18:00")
+    assert due_shift(SHIFTS, evening, slot.id) == shift_slot(evening)
+
+
+def test_shift_changes_follow_the_wall_clock_across_daylight_saving() -> None:
+    # 08:00 Berlin is 06:00 UTC in summer time and 07:00 UTC after the change on 2026-10-25
+    after = utc("2026-10-25T07:00")
+    assert due_shift(SHIFTS, after, shift_slot(utc("2026-10-24T18:00")).id) == shift_slot(after)
+    assert shift_start(SHIFTS, after, timedelta(days=7)) == utc("2026-10-24T18:00")  # 13 h
+    # a cron that fires once a week: the shift began a week before, at most ``longest``
+    weekly = cron_trigger("0 9 * * 1", "Europe/Berlin")
+    monday = utc("2026-11-23T08:00")
+    assert shift_start(weekly, monday, timedelta(days=7)) == utc("2026-11-16T08:00")
+    assert shift_start(weekly, monday, timedelta(days=2)) == monday - timedelta(days=2)

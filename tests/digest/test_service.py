@@ -33,8 +33,10 @@ from bot.digest.schedule import (
     Attempts,
     attempts_key,
     cron_trigger,
+    digest_slot,
 )
 from bot.digest.service import DigestService
+from bot.digest.slots import Claims
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.store.sqlite import SqliteStore
@@ -90,7 +92,7 @@ class World:
     async def service(self, clock: Clock, owner: str = "one") -> DigestService:
         store = await self.store()
         return DigestService(
-            SETTINGS, self.aws, store, self.sender, trigger=TRIGGER, owner=owner, clock=clock
+            SETTINGS, self.aws, store, self.sender, trigger=TRIGGER, claims=Claims(owner, clock)
         )
 
     def digests(self) -> list[SlackMessage]:
@@ -210,7 +212,7 @@ async def test_an_attempt_whose_process_died_is_taken_over_after_the_deadline(w:
     clock = Clock(berlin(DAY, 9, 0))
     store = await w.store()
     # a process claimed the first attempt, recorded it as started, then died
-    assert await store.claim_once(Attempts().claim_key(DAY), "dead", clock())
+    assert await store.claim_once(Attempts().claim_key(digest_slot(DAY)), "dead", clock())
     await store.schedule_set(attempts_key(DAY), Attempts().started(clock()).encode())
     survivor = await w.service(clock, owner="survivor")
 
@@ -263,9 +265,7 @@ async def test_the_scheduler_keeps_running_after_a_failed_digest(w: World) -> No
         store,
         w.sender,
         trigger=TRIGGER,
-        owner="serve",
-        clock=clock,
-        tick_every=timedelta(seconds=0.1),
+        claims=Claims("serve", clock, tick_every=timedelta(seconds=0.1)),
     )
     w.slack.set_down(True)
     await service.start()

@@ -126,6 +126,17 @@ async def test_cost_without_a_digest_says_so(harness: Harness) -> None:
     assert "No cost digest is configured" in reply["text"]
 
 
+async def test_handover_takes_only_a_since_of_up_to_a_week(harness: Harness) -> None:
+    for text, expected in (
+        ("handover 12", "optional `since=`"),
+        ("handover since=soon", "optional `since=`"),
+        ("handover until=1h", "optional `since=`"),
+        ("handover since=8d", "7 days at most"),
+    ):
+        _, reply = await harness.command(text)
+        assert expected in reply["text"], text
+
+
 async def test_bad_signature_is_401_and_runs_nothing(harness: Harness) -> None:
     body = command_body("alb-errors load_balancer=prod-web")
     status, _ = await harness.post(body, sign(body, secret="not-the-secret"))

@@ -369,6 +369,21 @@ async def test_incidents_opened_since_counts_one_route_in_the_window(store: Stor
     assert await store.incidents_opened_since("lambda", T0) == 0
 
 
+async def test_incidents_of_a_route_are_its_own_newest_first_within_the_window(
+    store: Store,
+) -> None:
+    for i in range(4):
+        await store.incident_create(incident(f"k{i}", opened_at=T0 + timedelta(seconds=30 * i)))
+    await store.incident_create(incident("other-route", route="rds", opened_at=T0))
+
+    found = await store.incidents_of_route("alb", T0 + timedelta(seconds=31), limit=10)
+    assert [inc.key for inc in found] == ["k3", "k2"]
+    newest = await store.incidents_of_route("alb", T0, limit=3)
+    assert [inc.key for inc in newest] == ["k3", "k2", "k1"]
+    assert [inc.key for inc in await store.incidents_of_route("rds", T0, 10)] == ["other-route"]
+    assert await store.incidents_of_route("lambda", T0, 10) == []
+
+
 async def test_incidents_of_a_key_are_its_own_newest_first_within_the_window(
     store: Store,
 ) -> None:
