@@ -48,6 +48,7 @@ from bot.tasks import BackgroundLoop
 log = logging.getLogger(__name__)
 
 _EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this) lists every claim
+_OUTBOX_COUNTED = 10_000  # more waiting than this is shown as this many
 _AGE_WINDOW = timedelta(minutes=10)  # SQS metrics come a few minutes late
 
 
@@ -70,6 +71,17 @@ class InboxBacklog:
 
 
 @dataclass(frozen=True)
+class OutboxBacklog:
+    pending: int | None = None  # posts Slack has not taken yet (any replica's)
+    oldest_age_s: float | None = None  # the oldest of them, since first recorded
+    error: str = ""
+
+    def report(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"pending": self.pending, "oldest_age_s": self.oldest_age_s}
+        return shown | ({"error": self.error} if self.error else {})
+
+
+@dataclass(frozen=True)
 class Backlog:
     replica: str
     read_at: datetime | None  # None before the first reading
@@ -77,6 +89,7 @@ class Backlog:
     inbox: InboxBacklog
     heartbeat_age_s: float | None  # since the store last took this replica's heartbeat
     heartbeat_lease_s: float
+    outbox: OutboxBacklog = OutboxBacklog()
 
     def report(self) -> dict[str, Any]:
         """The ``/healthz`` fields."""
@@ -103,6 +116,7 @@ class Backlog:
             "backlog_read_at": self.read_at.isoformat() if self.read_at else None,
             "queue": queue,
             "inbox": inbox,
+            "outbox": self.outbox.report(),
             "leases": {
                 "heartbeat_age_s": self.heartbeat_age_s,
                 "heartbeat_lease_s": self.heartbeat_lease_s,
@@ -224,9 +238,11 @@ class BacklogMonitor:
         now = self._clock()
         queue: QueueDepth | None = None
         if self._queue is not None:
-            inbox, queue = await asyncio.gather(self._inbox(now), self._queue.read(now))
+            inbox, outbox, queue = await asyncio.gather(
+                self._inbox(now), self._outbox(now), self._queue.read(now)
+            )
         else:
-            inbox = await self._inbox(now)
+            inbox, outbox = await asyncio.gather(self._inbox(now), self._outbox(now))
         if self._store_check is not None:
             store = await self._store_check()
             self._metrics.store_up.set(1 if store.ok else 0)
@@ -239,6 +255,7 @@ class BacklogMonitor:
             inbox,
             round((now - beat).total_seconds(), 3) if beat is not None else None,
             self._heartbeat.lease.total_seconds(),
+            outbox,
         )
         self._export(self.latest)
         async with self._read:
@@ -260,6 +277,18 @@ class BacklogMonitor:
             oldest_age_s=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest else 0.0,
         )
 
+    async def _outbox(self, now: datetime) -> OutboxBacklog:
+        try:  # every pending delivery: at the end of time, every lease has run out
+            pending = await self._store.outbox_due(_EVERYTHING, _OUTBOX_COUNTED)
+        except Exception as exc:
+            log.warning("backlog: could not read the outbox: %s", exc)
+            return OutboxBacklog(error=type(exc).__name__)
+        oldest = min((d.created_at for d in pending), default=None)
+        return OutboxBacklog(
+            pending=len(pending),
+            oldest_age_s=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest else 0.0,
+        )
+
     def _export(self, backlog: Backlog) -> None:
         m = self._metrics
         if backlog.queue is not None:
@@ -272,6 +301,8 @@ class BacklogMonitor:
         _set(m.inbox_claims_here, backlog.inbox.claimed_here)
         _set(m.inbox_oldest_age, backlog.inbox.oldest_age_s)
         _set(m.heartbeat_age, backlog.heartbeat_age_s)
+        _set(m.outbox_pending, backlog.outbox.pending)
+        _set(m.outbox_oldest_age, backlog.outbox.oldest_age_s)
 
     async def _read_forever(self) -> None:
         while True:

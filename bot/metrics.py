@@ -89,6 +89,14 @@ class Metrics:
             "How long the oldest unfinished alarm message has waited",
             registry=r,
         )
+        self.outbox_pending = Gauge(
+            "triagebot_outbox_pending", "Slack posts kept until Slack takes them", registry=r
+        )
+        self.outbox_oldest_age = Gauge(
+            "triagebot_outbox_oldest_age_seconds",
+            "How long the oldest post Slack has not taken yet has waited",
+            registry=r,
+        )
         self.heartbeat_age = Gauge(
             "triagebot_heartbeat_age_seconds",
             "Since the store last took this replica's heartbeat",

@@ -235,3 +235,23 @@ async def test_the_leases_a_replica_holds_show_while_held_and_go_after(
         assert "prod-api-5xx" in slack.messages("C0ALARMS")[0].text
         text = await bot.metrics()
         assert sample(text, "triagebot_leases_held", '{kind="incident-root"}') == 0
+
+
+async def test_posts_slack_has_not_taken_show_as_the_outbox_backlog(
+    tmp_path: Path, moto_url: str
+) -> None:
+    """Slack down: the alarm's root waits in the outbox, and ``/healthz`` and ``/metrics`` say
+    how many posts wait and for how long; once Slack is back the root is posted and none wait."""
+    async for bot in running(tmp_path, moto_url, ""):
+        bot.slack.set_down(True)
+        envelope = notification(message_id="alarm-2")
+        assert bot.app.inbox is not None
+        assert await bot.app.inbox.accept("alarm-2", "sns", json.dumps(envelope))
+        report = await bot.report_when(lambda r: (r["outbox"]["pending"] or 0) >= 1)
+        assert report["outbox"]["oldest_age_s"] >= 0
+        assert sample(await bot.metrics(), "triagebot_outbox_pending") >= 1
+
+        bot.slack.set_down(False)
+        after = await bot.report_when(lambda r: r["outbox"]["pending"] == 0, readings=600)
+        assert after["outbox"]["oldest_age_s"] == 0.0
+        assert "prod-api-5xx" in bot.slack.messages("C0ALARMS")[0].text
