@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.playbooks.checks import needs_cycles
 from bot.playbooks.schema import Playbook, StepSpec
 from bot.results import Status, StepResult
 
@@ -41,16 +42,6 @@ def skipped_because(failed: Sequence[str], results: Mapping[str, StepResult]) ->
 
 
 def _in_cycle(playbook: Playbook, start: str) -> bool:
-    """Whether ``start`` can reach itself through ``needs``."""
-    needs = {spec.id: spec.needs for spec in playbook.steps}
-    seen: set[str] = set()
-    stack = list(needs.get(start, ()))
-    while stack:
-        current = stack.pop()
-        if current == start:
-            return True
-        if current in seen:
-            continue
-        seen.add(current)
-        stack.extend(needs.get(current, ()))
-    return False
+    """Whether ``start`` is on a cycle of ``needs`` (one check of the graph: the loader's)."""
+    graph = {spec.id: spec.needs for spec in playbook.steps}
+    return any(start in cycle for cycle in needs_cycles(graph, list(graph)))

@@ -187,15 +187,16 @@ def _needs(
                     f"{suggest(need, step_ids)}",
                 )
     graph = {spec.id: spec.needs for _, spec in reversed(steps)}  # first definition wins
-    for cycle in _cycles(graph, [spec.id for _, spec in steps]):
+    for cycle in needs_cycles(graph, [spec.id for _, spec in steps]):
         yield Issue(
             doc.key_mark(("steps", index_of[cycle[0]], "needs")),
             "dependency cycle: " + " → ".join((*cycle, cycle[0])),
         )
 
 
-def _cycles(graph: Mapping[str, Sequence[str]], order: Sequence[str]) -> list[tuple[str, ...]]:
-    """Each cycle once, starting at its member that comes first in the file."""
+def needs_cycles(graph: Mapping[str, Sequence[str]], order: Sequence[str]) -> list[tuple[str, ...]]:
+    """Each cycle of ``needs`` once, starting at its member that comes first in the file (the
+    loader reports them; a run skips their steps)."""
     position = {step_id: i for i, step_id in reversed(list(enumerate(order)))}
     found: dict[frozenset[str], tuple[str, ...]] = {}
     done: set[str] = set()
