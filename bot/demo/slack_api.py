@@ -88,6 +88,7 @@ class FakeSlackApi:
             first_ts=first_ts,
         )
         self.calls: list[SlackCall] = []
+        self.homes: dict[str, dict[str, Any]] = {}  # user → the Home tab view published last
         self._held: dict[str, asyncio.Event] = {}
         self._late: dict[str, deque[float]] = {}  # method -> seconds to wait before answering
         self._drops: dict[str, int] = {}  # method -> calls done, then the connection closed
@@ -277,10 +278,20 @@ class FakeSlackApi:
         fault = self._take_fault(method)
         if fault is not None:
             return _fault_answer(fault)
+        if method == "views.publish":
+            return 200, self._views_publish(args), {}
         try:
             return 200, {"ok": True, **self.workspace.call(method, args)}, {}
         except SlackRefusal as refusal:
             return 200, {"ok": False, "error": refusal.code}, {}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``views.publish``: the user's Home tab becomes ``view``."""
+        view, user = args.get("view"), str(args.get("user_id") or "")
+        if not isinstance(view, dict) or not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        self.homes[user] = view
+        return {"ok": True, "view": {**view, "id": f"VHOME{user}"}}
 
     def _open_connection(self, token: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         """``apps.connections.open``: only an app-level token gets a WebSocket URL."""

@@ -292,6 +292,9 @@ class SlackSender:
     async def push_view(self, trigger_id: str, view: Mapping[str, Any]) -> Sent:
         return await self._call("views.push", "", {"trigger_id": trigger_id, "view": dict(view)})
 
+    async def publish_view(self, user: str, view: Mapping[str, Any]) -> Sent:
+        return await self._call("views.publish", "", {"user_id": user, "view": dict(view)})
+
     async def usergroup_members(self, group: str) -> frozenset[str] | None:
         """The members of a user group; None when Slack would not say."""
         sent = await self._call("usergroups.users.list", "", {"usergroup": group})
