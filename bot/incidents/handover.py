@@ -75,7 +75,7 @@ async def build_handover(
     still_open = sorted(
         (inc for inc in incidents if _open_at(inc, end)), key=lambda i: i.opened_at, reverse=True
     )
-    links = await asyncio.gather(*(_thread_link(sender, inc) for inc in still_open))
+    links = await asyncio.gather(*(thread_link(sender, inc) for inc in still_open))
     opened = [inc for inc in incidents if start <= inc.opened_at]
     resolved = [inc for inc in incidents if inc.resolved_at and start <= inc.resolved_at <= end]
     noisy = Counter(inc.alarm_name for inc in opened).most_common(NOISIEST)
@@ -102,7 +102,7 @@ def _firing(incident: Incident, start: datetime, end: datetime) -> timedelta:
     return max(stop - max(incident.opened_at, start), timedelta())
 
 
-async def _thread_link(sender: SlackSender, incident: Incident) -> str:
+async def thread_link(sender: SlackSender, incident: Incident) -> str:
     thread = thread_of(incident)
     return await sender.permalink(incident.channel, thread) if thread else ""
 

@@ -16,6 +16,7 @@ from bot.render.links import LINK_ACTION_PREFIX
 from bot.slack.actions import DETAILS_ACTION, RERUN_ACTION, RunButtons
 from bot.slack.commands import CONFIRM_ACTION, TriageCommand
 from bot.slack.deps import SlackDeps
+from bot.slack.home import HOME_RUN_ACTION, HomeTab
 from bot.slack.modal import CALLBACK_ID, PLAYBOOK_ACTION
 
 INCIDENT_ACTIONS = re.compile(r"^incident_")
@@ -106,6 +107,18 @@ def build_bolt_app(
     @app.action(LINK_ACTIONS)
     async def on_link_button(ack: AsyncAck) -> None:
         await ack()  # a runbook or dashboard button: Slack opens the link, nothing to do here
+
+    home = HomeTab(deps.settings, deps.store, deps.sender, deps.catalog, deps.access)
+
+    @app.event("app_home_opened")
+    async def on_home_opened(event: dict[str, Any]) -> None:
+        # Bolt acks an event before its listener runs: the tab is built and published after.
+        deps.tasks.spawn(home.on_opened(event, deps.clock()), name="home-tab")
+
+    @app.action(HOME_RUN_ACTION)
+    async def on_home_run(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        deps.tasks.spawn(home.on_run(body), name="home-run")
 
     @app.action(PLAYBOOK_ACTION)
     async def on_modal_playbook(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -22,6 +22,9 @@ def test_the_manifest_creates_a_socket_mode_app_with_the_triage_command() -> Non
     assert command["command"] == "/triage" and "url" not in command
     (shortcut,) = manifest["features"]["shortcuts"]
     assert (shortcut["type"], shortcut["callback_id"]) == ("message", SHORTCUT_CALLBACK)
+    # The Home tab, published afresh on its one event; no other event is subscribed.
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
 
 
 def test_every_scope_is_commented_with_why_it_is_needed() -> None:
