@@ -156,8 +156,10 @@ class HomeTab:
             key=lambda i: i.opened_at,
             reverse=True,
         )
-        links = await asyncio.gather(*(thread_link(self._sender, i) for i in still_open))
-        return [OpenIncident(i, url) for i, url in zip(still_open, links, strict=True)]
+        shown, rest = still_open[:INCIDENTS_SHOWN], still_open[INCIDENTS_SHOWN:]
+        links = await asyncio.gather(*(thread_link(self._sender, i) for i in shown))  # shown only
+        linked = [OpenIncident(i, url) for i, url in zip(shown, links, strict=True)]
+        return linked + [OpenIncident(i, "") for i in rest]
 
     async def _runs_of(self, user: str) -> list[RunRecord]:
         channels = [c for c in run_channels(self._settings) if c]
