@@ -112,3 +112,13 @@ def test_demo_tells_the_incident_from_alarm_to_resolution_and_the_bill(tmp_path:
     assert all(m["channel"] == "C0INCIDENTS" and isinstance(m["blocks"], list) for m in messages)
     assert any(b["type"] == "header" for m in messages for b in m["blocks"])
     assert (folder / "transcript.txt").read_text() == transcript.rsplit("\n· wrote", 1)[0]
+
+    # Last, today's incident's timeline, as `triagebot timeline` exports it: nothing after it.
+    key = "123456789012/us-east-1/prod-web-5xx"
+    said, _, exported = out.rpartition(f"`triagebot timeline {key}` exports it:\n\n")
+    assert said, out[-3000:]
+    assert exported.startswith(f"# Timeline: prod-web-5xx\n\n- **Incident:** {key}@"), exported
+    assert "\n- **Time to resolve:** 4m\n" in exported, "today's incident, not the earlier one"
+    assert re.search(r"^- \*\*Time to acknowledge:\*\* \d+m \(by @U0ONCALL\)$", exported, re.M)
+    assert re.search(r"^- [\d:\- ]+ UTC — 👀 acknowledged by @U0ONCALL$", exported, re.M), exported
+    assert exported.endswith("\n") and "\n· " not in exported

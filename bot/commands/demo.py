@@ -4,8 +4,9 @@ It starts a local AWS (moto server) seeded with a realistic incident and yesterd
 local Slack Web API stand-in, and the real bot against both; then tells the incident the way
 the world would, with signed requests to the bot (``bot.demo.story``): the alarm through
 ``POST /sns``, ``/triage`` through ``POST /slack/events``, someone pressing *Acknowledge*, the OK
-notification, ``/triage cost``. It prints the channel as a transcript and writes the messages'
-Block Kit JSON and the charts to ``--output`` (default ``./triagebot-demo-output``).
+notification, ``/triage cost``. It prints the channel as a transcript, then the incident's
+timeline as ``triagebot timeline`` exports it, and writes the messages' Block Kit JSON and the
+charts to ``--output`` (default ``./triagebot-demo-output``).
 ``--keep-running`` leaves everything up for poking with curl.
 """
 
@@ -25,6 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.app import build_app
+from bot.commands.timeline import incident_timeline
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 from bot.render.text import format_seconds
@@ -74,8 +76,9 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
         sns_key = signer()
         sns_key.place(Path(tmp) / "certs")
         signing_secret = secrets.token_hex(16)
+        settings = _settings(Path(tmp), slack.base_url, aws.url, signing_secret)
         app = build_app(
-            _settings(Path(tmp), slack.base_url, aws.url, signing_secret),
+            settings,
             session_factory=demo_session_factory(incident),
         )
         runner = web.AppRunner(app.web, access_log=None)
@@ -90,7 +93,7 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
                 story = Story(
                     http, base, slack, sns_key, signing_secret, incident, TOPIC, CHANNEL, USER, say
                 )
-                await seed_earlier_incident(
+                earlier = await seed_earlier_incident(
                     app.store,
                     slack.workspace,
                     incident,
@@ -113,11 +116,15 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
                 await story.alarm("OK", at=datetime.now(UTC))
                 await story.command("cost")
                 await _settle(app)
+                exported = await incident_timeline(app.store, settings, earlier.key)
             transcript = slack.transcript(CHANNEL)
             print()
             print(transcript)
             written = output.write_output(folder, slack, CHANNEL)
             say(f"wrote the transcript, {_count(written)} to {folder}/")
+            say(f"the incident's timeline, as `triagebot timeline {earlier.key}` exports it:")
+            print()
+            print(exported, end="")
             if args.keep_running:
                 _explain(base, slack.base_url, aws.url, signing_secret, tmp)
                 await asyncio.Event().wait()

@@ -26,13 +26,19 @@ async def timeline(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     try:
         await store.start()
-        incident = await find_incident(store, args.incident)
-        zone = ZoneInfo(settings.slack.timezone)
-        messages = await _thread_messages(settings, incident)
-        print(timeline_markdown(await gather(store, incident, messages), zone), end="")
+        print(await incident_timeline(store, settings, args.incident), end="")
     finally:
         await store.close()
     return 0
+
+
+async def incident_timeline(store: Store, settings: Settings, incident_id: str) -> str:
+    """The Markdown timeline of the incident ``incident_id`` names (see ``find_incident``)."""
+    incident = await find_incident(store, incident_id)
+    messages = await _thread_messages(settings, incident)
+    return timeline_markdown(
+        await gather(store, incident, messages), ZoneInfo(settings.slack.timezone)
+    )
 
 
 async def _thread_messages(settings: Settings, incident: Incident) -> list[Message]:
