@@ -121,4 +121,7 @@ def test_demo_tells_the_incident_from_alarm_to_resolution_and_the_bill(tmp_path:
     assert "\n- **Time to resolve:** 4m\n" in exported, "today's incident, not the earlier one"
     assert re.search(r"^- \*\*Time to acknowledge:\*\* \d+m \(by @U0ONCALL\)$", exported, re.M)
     assert re.search(r"^- [\d:\- ]+ UTC — 👀 acknowledged by @U0ONCALL$", exported, re.M), exported
+    assert re.search(
+        r"^- [\d:\- ]+ UTC — 📈 chart posted: prod-web-5xx-last-3h\.png$", exported, re.M
+    )
     assert exported.endswith("\n") and "\n· " not in exported

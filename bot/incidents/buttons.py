@@ -28,7 +28,7 @@ from bot.incidents.notes import IncidentNotes
 from bot.incidents.threads import Threads
 from bot.incidents.timeline import ACKNOWLEDGED, MUTED, Event
 from bot.incidents.timeline_slack import TimelineExports
-from bot.incidents.timeline_store import record_event
+from bot.incidents.timeline_store import note_event
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
@@ -174,8 +174,7 @@ class IncidentButtons:
                 await self._threads.post(changed.channel, reply, thread_of(changed))
         if changed is None:
             return "The incident changed while you pressed the button; please try again."
-        if not await record_event(self._store, changed, event):
-            log.warning("the %s of %s by %s is not in its timeline", event.kind, changed.key, user)
+        await note_event(self._store, changed, event)
         await self._threads.edit_root(changed)
         return None
 

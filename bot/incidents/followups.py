@@ -19,6 +19,7 @@ from bot.incidents import messages as msg
 from bot.incidents.changes import Locks, save_likely
 from bot.incidents.chart import alarm_chart_png, chart_filename, fetch_alarm_metric
 from bot.incidents.threads import Links, Threads
+from bot.incidents.timeline_store import chart_posted
 from bot.metrics import Metrics
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import Catalog
@@ -163,10 +164,14 @@ class FollowUps:
             log.exception("drawing the chart of %s failed", alarm.name)
             self._metrics.errors.labels("chart").inc()
             return
-        await self._sender.upload(
+        sent = await self._sender.upload(
             channel,
             thread_ts=thread_ts,
             content=png,
             filename=chart_filename(alarm),
             title=file_title(f"{alarm.name}: last 3 hours"),
         )
+        if sent.ok:
+            await chart_posted(
+                self._store, alarm.incident_key, thread_ts, chart_filename(alarm), self._clock()
+            )

@@ -58,6 +58,7 @@ from bot.incidents.links import AlarmLinks
 from bot.incidents.paging import Paging
 from bot.incidents.storm import StormMessages
 from bot.incidents.threads import Threads
+from bot.incidents.timeline_store import change_state
 from bot.leases import HeldLeases, held_lease
 from bot.metrics import Metrics
 from bot.outbound.outbox import Outbox
@@ -338,12 +339,12 @@ class Incidents:
         if not thread_of(open_):
             log.info("incident %s has no root yet; posting it now", open_.key)
             await save_snapshot(self._store, open_.key, alarm)
-            changed = await change(self._store, open_, at_state(alarm, when))
+            changed = await change_state(self._store, open_, alarm, when)
             return await self._post_root(changed or open_, alarm)
         if when == open_.state_changed_at and alarm.state == open_.state:
             log.info("%s %s of %s seen before: nothing to do", alarm.state, when, open_.key)
             return []
-        changed = await change(self._store, open_, at_state(alarm, when))
+        changed = await change_state(self._store, open_, alarm, when)
         if changed is not None:
             await self._threads.post(open_.channel, msg.still_firing(alarm), thread_of(open_))
         return []
@@ -369,7 +370,7 @@ class Incidents:
     async def _note(self, open_: Incident, alarm: Alarm, when: datetime) -> None:
         if when == open_.state_changed_at and alarm.state == open_.state:
             return
-        changed = await change(self._store, open_, at_state(alarm, when))
+        changed = await change_state(self._store, open_, alarm, when)
         thread = thread_of(open_)
         if changed is not None and thread:
             await self._threads.post(open_.channel, msg.note_reply(alarm), thread)

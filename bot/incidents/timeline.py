@@ -1,11 +1,11 @@
 """An incident's timeline as a Markdown file (the postmortem's first draft). Pure: what the
 store recorded and what people said in the thread in, one document out.
 
-The header names the alarm, where it is, when it started and was resolved, how long it took
-to acknowledge and to resolve, and the resolution note; then every event in time order, each
-with its time in the given zone: state changes, acknowledgements and mutes with who, playbook
-runs with their key findings, and the people's messages in the thread (the bot's own folded
-into one line per run of them), pinned ones marked.
+The header names the alarm, where it is, when it started and was resolved, how long it took to
+acknowledge and to resolve, and the resolution note; then every event in time order, each with
+its time in the given zone: state changes and repeat notifications, acknowledgements and mutes
+with who, playbook runs with their key findings, the charts posted, and the people's messages
+in the thread (the bot's own folded into one line per run of them), pinned ones marked.
 
 Alarm names, reasons, findings, notes and messages came from outside: they go through
 ``bot.render.mrkdwn.markdown``. User ids are shown as ``@U…`` (the file is read outside Slack).
@@ -26,17 +26,23 @@ from bot.store.base import Incident, RunRecord
 
 ACKNOWLEDGED = "acknowledged"
 MUTED = "muted"
-EVENT_KINDS = frozenset({ACKNOWLEDGED, MUTED})
+STATE = "state"  # the alarm changed state while the incident was open
+REPEATED = "repeated"  # the alarm notified its state again: a reply in the thread
+CHART = "chart"  # the alarm's chart was posted in the thread
+EVENT_KINDS = frozenset({ACKNOWLEDGED, MUTED, STATE, REPEATED, CHART})
 
 
 @dataclass(frozen=True)
 class Event:
-    """Something a person did to the incident: acknowledged it, muted it (``until``)."""
+    """Something that happened to the incident: a person acknowledged it or muted it
+    (``until``); the alarm changed state or notified again (``detail``: the state); its chart
+    was posted (``detail``: the file's name)."""
 
     at: datetime
-    kind: str  # acknowledged | muted
-    who: str  # Slack user id
+    kind: str  # one of EVENT_KINDS
+    who: str  # Slack user id; "" for the alarm or the bot
     until: datetime | None = None  # a mute's end
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,12 @@ def _entries(facts: Facts, zone: ZoneInfo) -> list[tuple[datetime, str]]:
 def _event_text(event: Event, zone: ZoneInfo) -> str:
     if event.kind == MUTED and event.until is not None:
         return f"🔕 muted by {who(event.who)} until {_at(event.until, zone)}"
+    if event.kind == STATE:
+        return f"🔀 state changed to {markdown(event.detail)}"
+    if event.kind == REPEATED:
+        return f"🔁 {markdown(event.detail)} notified again (a reply in the thread)"
+    if event.kind == CHART:
+        return f"📈 chart posted: {markdown(event.detail)}"
     return f"👀 acknowledged by {who(event.who)}"
 
 

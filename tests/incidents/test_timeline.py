@@ -1,6 +1,6 @@
-"""The exported timeline of a whole incident (alarm, playbook run, acknowledgement, mute, two
-replies from people, a pin, bot messages, OK and a resolution note), built from a real SQLite
-store and compared with the expected Markdown file."""
+"""The exported timeline of a whole incident (alarm, playbook run, chart, acknowledgement, mute,
+state changes and a repeat notification, two replies from people, a pin, bot messages, OK and a
+resolution note), built from a real SQLite store and compared with the expected Markdown file."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from zoneinfo import ZoneInfo
 from bot.alarms.model import Alarm, AlarmSource
 from bot.demo.slack_api import FakeSlackApi
 from bot.incidents.changes import save_snapshot
-from bot.incidents.timeline import ACKNOWLEDGED, MUTED, Event, Message, timeline_markdown
+from bot.incidents.timeline import (
+    ACKNOWLEDGED,
+    CHART,
+    MUTED,
+    REPEATED,
+    STATE,
+    Event,
+    Message,
+    timeline_markdown,
+)
 from bot.incidents.timeline_store import gather, record_event
 from bot.render.text import render_text
 from bot.results import Finding, RunResult, Severity, Status, StepResult
@@ -108,6 +117,11 @@ async def whole_incident(path: Path) -> None:
     await store.record_run(other_thread)
     assert await record_event(store, incident, Event(at(3), ACKNOWLEDGED, "U0ONCALL"))
     assert await record_event(store, incident, Event(at(4), MUTED, "U0ONCALL", until=at(64)))
+    chart = Event(at(0.75), CHART, "", detail="prod-api-5xx-last-3h.png")
+    assert await record_event(store, incident, chart)
+    assert await record_event(store, incident, Event(at(6), STATE, "", detail="INSUFFICIENT_DATA"))
+    assert await record_event(store, incident, Event(at(7), STATE, "", detail="ALARM"))
+    assert await record_event(store, incident, Event(at(8), REPEATED, "", detail="ALARM"))
     resolved = dataclasses.replace(
         incident,
         state="OK",
@@ -156,6 +170,9 @@ async def test_acknowledge_and_mute_presses_are_in_the_timeline_with_their_times
     await world.incidents.on_button(button_body("incident_ack", alarm.incident_key, user="W111"))
     world.clock.advance(timedelta(minutes=1))
     await world.incidents.on_button(button_body("incident_mute", alarm.incident_key))
+    await world.incidents.handle(make_alarm(fired + timedelta(minutes=5), "INSUFFICIENT_DATA"))
+    await world.incidents.handle(make_alarm(fired + timedelta(minutes=6)))
+    await world.incidents.handle(make_alarm(fired + timedelta(minutes=7)))
     await world.incidents.handle(make_alarm(fired + timedelta(minutes=9), "OK"))
     incident = await world.store.incident_get(alarm.incident_key)
     assert incident is not None and not incident.is_open
@@ -172,6 +189,11 @@ async def test_acknowledge_and_mute_presses_are_in_the_timeline_with_their_times
     assert any(line.startswith(muted) for line in lines), lines
     [run] = [line for line in lines if "▶️ playbook" in line]
     assert "run by the alarm" in run
+    # Every state change while it was open, and the repeat ALARM that replied in the thread.
+    assert stamp(fired + timedelta(minutes=5)) + "🔀 state changed to INSUFFICIENT\\_DATA" in lines
+    assert stamp(fired + timedelta(minutes=6)) + "🔀 state changed to ALARM" in lines
+    repeat = stamp(fired + timedelta(minutes=7)) + "🔁 ALARM notified again (a reply in the thread)"
+    assert repeat in lines, lines
 
 
 async def test_the_cli_prints_it_from_the_store_without_the_slack_messages(
