@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -71,7 +72,7 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
         say(f"local AWS (moto server) on {aws.url}; seeding an incident and yesterday's bill …")
         incident = await asyncio.to_thread(seed_incident, aws.url)
         await asyncio.to_thread(seed_bill, aws.url, datetime.now(UTC).date())
-        slack = FakeSlackApi()
+        slack = FakeSlackApi(first_ts=int(time.time()))  # messages at the story's own time
         await slack.start()
         sns_key = signer()
         sns_key.place(Path(tmp) / "certs")
