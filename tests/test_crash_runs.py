@@ -104,6 +104,12 @@ async def test_an_alarm_run_killed_mid_step_is_run_again_in_its_thread(
 
     await eventually(finished, timeout=LEASE_S * 3 + 30)
     [root] = [m for m in slack.messages(CHANNEL) if "kill-run" in m.text]
+
+    def both_final() -> bool:  # the rows are final first; the messages' last edits follow
+        messages = run_messages(slack, root)
+        return len(messages) == 2 and "running (" not in messages[1].text
+
+    await eventually(both_final, timeout=60)
     old, new = run_messages(slack, root)
     assert old.ts == killed.message_ts and "interrupted" in old.text, old.text
     assert "interrupted" not in new.text and "running" not in new.text, new.text

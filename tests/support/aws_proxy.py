@@ -11,6 +11,7 @@ It runs its own event loop in a thread, so sync code and subprocesses can use it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -34,6 +35,7 @@ class SlowAws(LoopThreadServer):
         self.upstream = upstream.rstrip("/")
         self.delay = delay
         self.calls: Counter[str] = Counter()
+        self._stopping: asyncio.Event | None = None  # ends every delay at once on stop
         self.per_second: Counter[tuple[str, str, str, int]] = Counter()
         self._throttles: Counter[str] = Counter()
         self._answers: dict[str, str] = {}
@@ -58,6 +60,7 @@ class SlowAws(LoopThreadServer):
             self._throttles[operation] += times
 
     async def _start(self) -> None:
+        self._stopping = asyncio.Event()
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._forward)
@@ -66,6 +69,8 @@ class SlowAws(LoopThreadServer):
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
     async def _stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()  # requests still held answer now, so cleanup need not wait
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -83,8 +88,11 @@ class SlowAws(LoopThreadServer):
             if throttled:
                 self._throttles[operation] -= 1
             canned = self._answers.get(operation)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        if self.delay and self._stopping is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.delay)
+            if self._stopping.is_set():
+                return web.Response(status=503, text="the proxy is stopping")
         if throttled:
             return _throttling(request)
         if canned is not None:
