@@ -105,6 +105,9 @@ async def test_a_notification_slack_could_not_take_is_posted_once_when_it_is_bac
     envelope = notification("Deploy 42 finished", message_id="note-1", subject="Deploy")
     assert (await h.post(signer().body(envelope)))[0] == 200
     await eventually(lambda: _done(h, "note-1"), "the notification was handled")
+    # The clock jumps only once a try has failed and the next waits for its backoff: a try
+    # under way while it jumps would carry the time it started at (not late).
+    await eventually(lambda: _waiting_after_a_try(h, "notification:note-1"), "a failed try")
     clock.advance(timedelta(minutes=10))
 
     h.slack.set_down(False)
@@ -149,6 +152,11 @@ async def test_answers_that_come_after_the_client_gave_up_post_one_root(
 async def _done(h: SnsHarness, message_id: str) -> bool:
     item = await h.app.store.inbox_get(message_id)
     return item is not None and item.status == "done"
+
+
+async def _waiting_after_a_try(h: SnsHarness, delivery_id: str) -> bool:
+    row = await h.app.store.outbox_get(delivery_id)
+    return row is not None and row.attempts >= 1 and row.lease_until is None and bool(row.error)
 
 
 async def _posted(h: SnsHarness, text: str) -> bool:
