@@ -311,9 +311,7 @@ class Incidents:
         """Post the root and save its ts; "" when the incident joined a storm or the root waits
         in the outbox, None when Slack refused it (then ``root_ts`` stays "" and a retry posts
         it)."""
-        since = incident.opened_at - self._settings.alarms.storm_window
-        opened = await self._store.incidents_opened_since(incident.route, since)
-        if opened > self._settings.alarms.storm_threshold:
+        if await self._storms.joins_storm(incident):
             await self._join_storm(incident, alarm)
             return ""
         if self._journal is not None:  # a kill from here to the run's start loses no run

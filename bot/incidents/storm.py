@@ -25,6 +25,7 @@ from bot.errors import RetryLater
 from bot.incidents import messages as msg
 from bot.incidents.changes import Locks
 from bot.incidents.records import StormEntry, StormRecord
+from bot.incidents.storm_gate import StormGate
 from bot.leases import HeldLeases, held_lease
 from bot.outbound.sender import SlackSender
 from bot.store.base import Incident, Store
@@ -61,6 +62,15 @@ class StormMessages:
         self._lease = lease  # one replica starts a route's storm message at a time
         self._retry = retry  # the record kept changing under us: try again this soon
         self._clock = clock
+        alarms = settings.alarms
+        self._gate = StormGate(
+            store, lock, threshold=alarms.storm_threshold, window=alarms.storm_window, retry=retry
+        )
+
+    async def joins_storm(self, incident: Incident) -> bool:
+        """Whether a new incident is past its route's threshold (``bot/incidents/storm_gate.py``):
+        then it is listed in the storm message instead of posting a root of its own."""
+        return await self._gate.joins_storm(incident)
 
     async def join(self, incident: Incident, alarm: Alarm) -> str | None:
         """List the alarm in its route's running storm message, or start a new one: the storm

@@ -192,8 +192,6 @@ class Store(Protocol):
     async def incident_update(self, incident: Incident, expected_version: int) -> bool:
         """Replace the incident if its stored version is ``expected_version`` (then bumped)."""
 
-    async def incidents_opened_since(self, route: str, since: datetime) -> int: ...
-
     async def incidents_of(self, key: str, since: datetime, limit: int) -> list[Incident]:
         """The key's incidents opened at ``since`` or later, newest first, at most ``limit``."""
 

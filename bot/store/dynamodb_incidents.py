@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from bot.store.base import Incident
 from bot.store.dynamodb_base import TOKEN, DynamoDbBase
@@ -97,25 +96,6 @@ class DynamoDbIncidents(DynamoDbBase):
                 }
             }
         return await self._transact(self._put(item, cas, expected), pointer)
-
-    async def incidents_opened_since(self, route: str, since: datetime) -> int:
-        args: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK >= :since",
-            "ExpressionAttributeValues": {
-                ":pk": s(f"ROUTE#{route}"),
-                ":since": s(sort_time(us(since))),
-            },
-            "Select": "COUNT",
-        }
-        count = 0
-        while True:
-            page = await self._call("query", **args)
-            count += int(page.get("Count", 0))
-            if "LastEvaluatedKey" not in page:
-                return count
-            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     async def incidents_of(self, key_: str, since: datetime, limit: int) -> list[Incident]:
         items = await self._query(

@@ -32,14 +32,6 @@ class SqliteIncidents(SqliteBase):
     async def incident_update(self, incident: Incident, expected_version: int) -> bool:
         return await self._run(_incident_update, incident, expected_version)
 
-    async def incidents_opened_since(self, route: str, since: datetime) -> int:
-        rows = await self._run(
-            select,
-            "SELECT COUNT(*) FROM incidents WHERE route = ? AND opened_at >= ?",
-            (route, us(since)),
-        )
-        return int(rows[0][0])
-
     async def incidents_of(self, key: str, since: datetime, limit: int) -> list[Incident]:
         return await self._newest("key", key, since, limit)
 

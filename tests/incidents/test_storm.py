@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.errors import SlackUnavailable
-from tests.incidents.conftest import CHANNEL, Build, make_alarm, shown
+from tests.incidents.conftest import CHANNEL, Build, handled, make_alarm, shown
 
 
 async def test_storm_coalesces_alarms_past_the_threshold(build: Build) -> None:
@@ -35,6 +35,27 @@ async def test_storm_coalesces_alarms_past_the_threshold(build: Build) -> None:
     assert len(await world.store.recent_runs(CHANNEL, 10)) == 2, "storm alarms are not run"
     coalesced = await world.store.incident_get(make_alarm(start, name=names[4]).incident_key)
     assert coalesced is not None and coalesced.storm_root_ts == storm.ts and not coalesced.root_ts
+
+
+async def test_a_burst_opened_all_at_once_gives_the_threshold_its_own_roots(build: Build) -> None:
+    # Every incident row exists before the first root is decided: counting rows would find
+    # them all and give none its own root.
+    world = await build(storm_threshold=5)
+    other = world.replica()
+    start = world.clock.now - timedelta(minutes=1)
+    names = [f"burst-{n:02d}-5xx" for n in range(25)]
+    alarms = [make_alarm(start + timedelta(seconds=n), name=m) for n, m in enumerate(names)]
+
+    await asyncio.gather(
+        *(handled((world.incidents, other)[n % 2], a) for n, a in enumerate(alarms))
+    )
+
+    [storm] = [r for r in world.roots() if "Alarm storm" in shown(r)]
+    own = [r.text.split(": ")[1] for r in world.roots() if r is not storm]
+    assert len(own) == 5, own
+    listing = shown(storm)
+    assert "20 more alarms" in listing
+    assert [n for n in names if n in listing] == [n for n in names if n not in own]
 
 
 async def test_storm_alarm_resolves_in_the_storm_thread(build: Build) -> None:

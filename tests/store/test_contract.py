@@ -358,17 +358,6 @@ async def test_racing_updates_from_two_stores_have_one_winner(store: Store, othe
     assert results.count(True) == 1
 
 
-async def test_incidents_opened_since_counts_one_route_in_the_window(store: Store) -> None:
-    for i in range(4):
-        await store.incident_create(incident(f"k{i}", opened_at=T0 + timedelta(seconds=30 * i)))
-    await store.incident_create(incident("other-route", route="rds", opened_at=T0))
-
-    assert await store.incidents_opened_since("alb", T0) == 4
-    assert await store.incidents_opened_since("alb", T0 + timedelta(seconds=31)) == 2
-    assert await store.incidents_opened_since("rds", T0) == 1
-    assert await store.incidents_opened_since("lambda", T0) == 0
-
-
 async def test_incidents_of_a_route_are_its_own_newest_first_within_the_window(
     store: Store,
 ) -> None:
