@@ -55,7 +55,8 @@ async def test_calls_run_concurrently_off_the_event_loop(slow_aws: SlowAws) -> N
     elapsed = time.monotonic() - started
     tick.cancel()
     aws.close()
-    assert elapsed < 0.3 * 12 * 0.75, f"12 calls of 0.3 s should overlap (took {elapsed:.2f}s)"
+    # One after another: at least 3.6 s; overlapping, about 0.3 s.
+    assert elapsed < 0.3 * 12 * 0.9, f"12 calls of 0.3 s should overlap (took {elapsed:.2f}s)"
     assert ticks >= 10, "the event loop kept running while AWS answered"
 
 

@@ -104,7 +104,7 @@ async def test_a_burst_of_storm_alarms_is_a_few_edits_ending_in_the_full_list(
     [_, storm] = world.roots()
     assert "30 more alarms" in shown(storm), "the last version lists every alarm of the storm"
     assert len(storm.edits) < 10, f"{len(storm.edits)} edits for 29 joins: superseded ones went out"
-    assert took < 8, f"joining took {took:.1f} s"
+    assert took < 12, f"joining took {took:.1f} s: each join waited for an edit of its own"
     assert len(world.thread(storm)) == 30, "each alarm still has its line in the thread"
 
 

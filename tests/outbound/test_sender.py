@@ -93,13 +93,13 @@ async def test_edits_of_one_message_reach_slack_in_the_order_asked(parts: Parts)
 
 
 async def test_posts_wait_for_their_channel_not_for_others(parts: Parts) -> None:
-    sender = SlackSender(parts.client, parts.metrics, posts=ChannelPacer(rate=5.0, burst=1))
+    sender = SlackSender(parts.client, parts.metrics, posts=ChannelPacer(rate=1.0, burst=1))
     loop = asyncio.get_running_loop()
     started = loop.time()
     await asyncio.gather(sender.post("C0ONE", "a"), sender.post("C0TWO", "b"))
-    assert loop.time() - started < 0.15, "two channels: neither waited for the other"
+    assert loop.time() - started < 0.9, "two channels: neither waited a second for the other"
     await asyncio.gather(*(sender.post("C0ONE", str(i)) for i in range(2)))
-    assert loop.time() - started >= 2 / 5 - 0.02, "one channel: one post per 0.2 s"
+    assert loop.time() - started >= 2 - 0.02, "one channel: one post a second"
     assert [m.text for m in parts.slack.messages("C0ONE")] == ["a", "0", "1"]
 
 

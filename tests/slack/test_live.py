@@ -68,14 +68,15 @@ async def test_a_snapshot_arriving_during_an_edit_is_shown_before_the_run_ends()
 async def test_a_snapshot_still_waiting_when_the_run_finishes_is_dropped() -> None:
     async with FakeSlackApi() as slack:
         client = AsyncWebClient(token="xoxb-live", base_url=slack.base_url)
-        message = LiveMessage(SlackSender(client, Metrics()), CHANNEL, edit_interval=INTERVAL)
+        interval = timedelta(seconds=2)  # long enough to tell "at once" on a loaded machine
+        message = LiveMessage(SlackSender(client, Metrics()), CHANNEL, edit_interval=interval)
         await message.post(snapshot(Status.PENDING))
         loop = asyncio.get_running_loop()
         started = loop.time()
         await message.show(snapshot(Status.RUNNING))  # due an interval after the post
         await message.finish(snapshot(Status.OK, finished=True))
-        assert loop.time() - started < INTERVAL.total_seconds(), "the final version went at once"
-        await asyncio.sleep(INTERVAL.total_seconds() + 0.1)  # past the dropped snapshot's turn
+        assert loop.time() - started < interval.total_seconds(), "the final version went at once"
+        await asyncio.sleep(interval.total_seconds() + 0.1)  # past the dropped snapshot's turn
 
         assert len(slack.calls_to("chat.update")) == 1, "only the final version"
         [posted] = slack.messages(CHANNEL)
