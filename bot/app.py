@@ -179,7 +179,15 @@ def build_app(
     )
 
     scheduled = build_scheduled(
-        loaded, aws, store, sender, clock=clock, timings=timings, heartbeat=heartbeat, held=held
+        loaded,
+        aws,
+        store,
+        sender,
+        outbox,
+        clock=clock,
+        timings=timings,
+        heartbeat=heartbeat,
+        held=held,
     )
 
     async def find_alarm(name: str) -> Alarm | None:

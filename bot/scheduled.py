@@ -15,6 +15,7 @@ from bot.digest.slots import Claims
 from bot.incidents.handover_post import HandoverService, post_handover
 from bot.leases import HeldLeases
 from bot.loading import Loaded
+from bot.outbound.outbox import Outbox
 from bot.outbound.sender import SlackSender
 from bot.replicas import Heartbeat
 from bot.slack.deps import HandoverPoster
@@ -34,6 +35,7 @@ def build_scheduled(
     aws: AwsClients,
     store: Store,
     sender: SlackSender,
+    outbox: Outbox,
     *,
     clock: Callable[[], datetime],
     timings: Timings,
@@ -52,14 +54,16 @@ def build_scheduled(
     digest = None
     if settings.digest is not None and loaded.digest is not None:
         digest = DigestService(
-            settings.digest, aws, store, sender, trigger=loaded.digest, claims=claims
+            settings.digest, aws, store, sender, outbox, trigger=loaded.digest, claims=claims
         )
     handover = None
     if settings.handover is not None and loaded.handover is not None:
-        handover = HandoverService(settings, store, sender, trigger=loaded.handover, claims=claims)
+        handover = HandoverService(
+            settings, store, sender, outbox, trigger=loaded.handover, claims=claims
+        )
 
     async def handover_now(channel: str, since: timedelta) -> None:
         end = clock()
-        await post_handover(settings, store, sender, channel, end - since, end)
+        await post_handover(settings, store, sender, outbox, channel, end - since, end)
 
     return Scheduled(digest, handover, handover_now)

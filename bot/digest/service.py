@@ -4,14 +4,22 @@ The schedule is ``bot.digest.slots`` (one digest per local day, whichever proces
 posting a slot means building the digest and posting its message (within ``POST_TIMEOUT``),
 and once that is recorded, uploading the chart into the message's thread — a failed chart
 upload is logged, never a reason to post again.
+
+The message goes through the outbox (``bot.outbound.outbox``) as delivery ``digest:<date>``:
+when Slack does not take it, the outbox keeps it and posts it when Slack is back (saying how
+late it is), and the chart follows then; a process that dies after Slack took it leaves the
+outbox to find the message by its delivery id, so a take-over adopts it instead of posting a
+second digest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -24,7 +32,8 @@ from bot.digest.model import Digest
 from bot.digest.queries import build_digest
 from bot.digest.render import digest_blocks, digest_fallback_text, digest_text
 from bot.digest.schedule import Slot, digest_slot, due_date, local_today, parse_last_posted
-from bot.digest.slots import Claims, FollowUp, OncePerSlot, ScheduledPost
+from bot.digest.slots import NOTHING_MORE, Claims, FollowUp, OncePerSlot, ScheduledPost
+from bot.outbound.outbox import Outbox
 from bot.outbound.sender import SlackSender
 from bot.store.base import Store
 
@@ -32,6 +41,16 @@ log = logging.getLogger(__name__)
 
 POST_TIMEOUT = timedelta(minutes=5)  # building the digest and posting its message
 CHART_TIMEOUT = timedelta(minutes=2)  # drawing and uploading the chart
+KIND = "digest"  # the outbox tells ``DigestService`` when a digest it kept is posted
+
+
+class Queued(enum.Enum):
+    """The digest waits in the outbox: Slack did not take it yet."""
+
+    QUEUED = "queued"
+
+
+QUEUED = Queued.QUEUED
 
 
 @dataclass(frozen=True)
@@ -87,13 +106,16 @@ class DigestService(ScheduledPost):
         aws: AwsClients,
         store: Store,
         sender: SlackSender,
+        outbox: Outbox,
         *,
         trigger: CronTrigger,
         claims: Claims,
     ) -> None:
         self._settings = settings
         self._aws = aws
-        self._sender = sender
+        self._sender = sender  # the chart upload
+        self._outbox = outbox  # the message
+        outbox.on_sent(KIND, self._posted_late)
         self._clock = claims.clock
         self._trigger = trigger  # settings.cron in settings.timezone, checked by bot.loading
         self._slots = OncePerSlot(
@@ -122,9 +144,12 @@ class DigestService(ScheduledPost):
         return digest_slot(day) if day is not None else None
 
     async def _post_slot(self, slot: Slot) -> FollowUp | None:
-        posted = await self._post_message(self._settings.channel, date.fromisoformat(slot.id))
+        day = date.fromisoformat(slot.id)
+        posted = await self._post_message(self._settings.channel, day, f"digest:{slot.id}")
         if posted is None:
             return None
+        if posted is QUEUED:
+            return NOTHING_MORE  # the outbox posts it; the chart follows then
         return lambda: self._upload_chart(posted)
 
     # on demand
@@ -138,7 +163,7 @@ class DigestService(ScheduledPost):
 
         Does not count as the day's scheduled digest. Failures are logged, never raised."""
         posted = await self._post_message(channel, report_for or self.today())
-        if posted is not None:
+        if isinstance(posted, PostedDigest):
             await self._upload_chart(posted)
 
     async def text(self, report_for: date | None = None) -> str:
@@ -146,13 +171,40 @@ class DigestService(ScheduledPost):
         digest = await build_digest(self._aws, self._settings, report_for or self.today())
         return digest_text(digest)
 
-    async def _post_message(self, channel: str, day: date) -> PostedDigest | None:
+    async def _post_message(
+        self, channel: str, day: date, delivery: str = ""
+    ) -> PostedDigest | Queued | None:
+        """Build and post the digest: where it is; ``QUEUED`` when the outbox keeps it until
+        Slack takes it; None (logged) when it could not be built or Slack refused it."""
         try:
             async with asyncio.timeout(POST_TIMEOUT.total_seconds()):
-                return await post_message(self._aws, self._settings, self._sender, channel, day)
+                digest = await build_digest(self._aws, self._settings, day)
+                text, blocks = digest_fallback_text(digest), digest_blocks(digest)
+                about = {"kind": KIND, "day": day.isoformat(), "channel": channel}
+                sent = await self._outbox.post(
+                    channel, text, blocks, about=about, delivery=delivery
+                )
         except Exception:
             log.exception("digest for %s could not be posted to %s", day, channel)
             return None
+        if sent.queued:
+            log.warning("digest for %s waits in the outbox for Slack: %s", day, sent.error)
+            return QUEUED
+        if not sent.ok:
+            log.error("digest for %s could not be posted to %s: %s", day, channel, sent.error)
+            return None
+        return PostedDigest(digest, str(sent.data.get("channel") or channel), sent.ts)
+
+    async def _posted_late(self, about: Mapping[str, str], ts: str) -> None:
+        """A digest the outbox kept is in Slack at last: its chart goes into its thread."""
+        day = date.fromisoformat(about["day"])
+        try:
+            async with asyncio.timeout(CHART_TIMEOUT.total_seconds()):
+                digest = await build_digest(self._aws, self._settings, day)
+        except Exception:
+            log.exception("digest chart for %s: the digest could not be built again", day)
+            return
+        await self._upload_chart(PostedDigest(digest, about["channel"], ts))
 
     async def _upload_chart(self, posted: PostedDigest) -> None:
         try:

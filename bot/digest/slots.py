@@ -20,10 +20,12 @@ A tick that finds slot S due:
 
 A process that dies between 1 and 4 leaves the attempt "started"; another process takes over
 after ``post_deadline``, or as soon as ``holder_gone`` says that process is gone (its
-heartbeat, ``bot.replicas``, is a ``[store] lease`` old). The one case that can post twice is
-a process that dies (or times out) after Slack accepted the message but before step 4 recorded
-it: nobody can tell that apart from a message that never arrived. The one case that posts
-nothing is a process that dies between winning the claim and recording the attempt as started.
+heartbeat, ``bot.replicas``, is a ``[store] lease`` old). The digest and the hand-over post
+through the outbox with one delivery id per slot, so a take-over after Slack took the message
+adopts it (the outbox looks for it by that id) rather than posting it twice, and a post Slack
+did not take counts as posted at step 4: the outbox keeps it until Slack does. The one case
+that posts nothing is a process that dies between winning the claim and recording the attempt
+as started.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from bot.digest.schedule import (
 from bot.digest.service import DigestService
 from bot.digest.slots import Claims
 from bot.metrics import Metrics
+from bot.outbound.outbox import Outbox
 from bot.outbound.sender import SlackSender
 from bot.store.sqlite import SqliteStore
 from bot.timings import DEFAULTS
@@ -90,10 +91,17 @@ class World:
         return store
 
     async def service(self, clock: Clock, owner: str = "one") -> DigestService:
+        return (await self.process(clock, owner))[0]
+
+    async def process(self, clock: Clock, owner: str = "one") -> tuple[DigestService, Outbox]:
+        """The digest service of one process, and that process's outbox."""
         store = await self.store()
-        return DigestService(
-            SETTINGS, self.aws, store, self.sender, trigger=TRIGGER, claims=Claims(owner, clock)
+        outbox = Outbox(store, self.sender, Metrics(), owner, clock)
+        claims = Claims(owner, clock)
+        service = DigestService(
+            SETTINGS, self.aws, store, self.sender, outbox, trigger=TRIGGER, claims=claims
         )
+        return service, outbox
 
     def digests(self) -> list[SlackMessage]:
         return [m for m in self.slack.messages(CHANNEL) if m.text.startswith("AWS spend")]
@@ -223,6 +231,51 @@ async def test_an_attempt_whose_process_died_is_taken_over_after_the_deadline(w:
     assert len(w.digests()) == 1
 
 
+async def test_a_digest_slack_did_not_take_is_posted_when_slack_is_back_with_its_chart(
+    w: World,
+) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 0))
+    service, outbox = await w.process(clock)
+    w.slack.set_down(True)
+
+    assert await service.tick() == DAY, "the day's digest is the outbox's to post now"
+    assert w.digests() == []
+    clock.advance(timedelta(hours=2))
+    assert await service.tick() is None, "no second digest while the first waits"
+    w.slack.set_down(False)
+    assert await outbox.deliver_due() == 1
+    await outbox.settle()  # the chart follows the late digest
+
+    [message] = w.digests()
+    assert "Posted 2 h 0 m late: Slack was unreachable." in "\n".join(blocks_text(message.blocks))
+    [reply] = w.slack.thread(CHANNEL, message.ts)
+    [file] = [w.slack.files[f] for f in reply.file_ids]
+    assert file.filename == "aws-spend-2025-03-10.png"
+    assert await outbox.deliver_due() == 0
+    assert len(w.digests()) == 1
+
+
+async def test_a_take_over_after_slack_took_the_dead_processs_digest_adopts_it(w: World) -> None:
+    await _posted_yesterday(w)
+    clock = Clock(berlin(DAY, 9, 0))
+    store = await w.store()
+    # A process claimed the attempt and posted the digest; it died before recording it.
+    assert await store.claim_once(Attempts().claim_key(digest_slot(DAY)), "dead", clock())
+    await store.schedule_set(attempts_key(DAY), Attempts().started(clock()).encode())
+    _, dead_outbox = await w.process(clock, owner="dead")
+    await dead_outbox.post(CHANNEL, f"{TITLE}: $297.25", delivery=f"digest:{DAY.isoformat()}")
+    survivor = await w.service(clock, owner="survivor")
+
+    clock.advance(POST_DEADLINE)
+    assert await survivor.tick() == DAY
+
+    [message] = w.digests()
+    assert len(w.slack.calls_to("chat.postMessage")) == 1, "adopted, not posted again"
+    [reply] = w.slack.thread(CHANNEL, message.ts)
+    assert reply.file_ids, "the chart went into the adopted digest's thread"
+
+
 async def test_a_failed_chart_upload_does_not_post_the_digest_again(w: World) -> None:
     await _posted_yesterday(w)
     clock = Clock(berlin(DAY, 9, 0))
@@ -264,10 +317,11 @@ async def test_the_scheduler_keeps_running_after_a_failed_digest(w: World) -> No
         w.aws,
         store,
         w.sender,
+        Outbox(store, w.sender, Metrics(), "serve", clock),
         trigger=TRIGGER,
         claims=Claims("serve", clock, tick_every=timedelta(seconds=0.1)),
     )
-    w.slack.set_down(True)
+    w.slack.fail_next("chat.postMessage", error="not_in_channel")  # refused, not kept
     await service.start()
     try:
         assert service.running
@@ -281,8 +335,7 @@ async def test_the_scheduler_keeps_running_after_a_failed_digest(w: World) -> No
             record = Attempts.decode(await store.schedule_get(attempts_key(DAY)))
         assert record.next == 1 and record.not_before == clock().astimezone(UTC) + RETRY_AFTER
         assert service.running
-        # Slack comes back; once the retry time passes, the periodic tick posts it
-        w.slack.set_down(False)
+        # once the retry time passes, the periodic tick posts it
         clock.advance(RETRY_AFTER)
         since = len(w.slack.calls)
         await w.slack.wait_for(lambda c: c.method == "upload", timeout=10, since=since)

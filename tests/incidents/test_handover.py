@@ -6,6 +6,7 @@ shift saw and the runs people started, once, even when another process starts af
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -127,3 +128,32 @@ async def test_triage_handover_posts_the_last_hours_on_demand(
         # The alarm still open is listed; only what changed in the last 2h45m is counted.
         assert message.text == "Shift hand-over: 1 open, 0 opened, 1 resolved"
         assert "*Runs (1):*" in text_of(message)
+
+
+async def test_a_hand_over_slack_did_not_take_is_posted_once_when_slack_is_back(
+    tmp_path: Path, moto_url: str
+) -> None:
+    clock = Clock()
+    async for h in start_harness(tmp_path, moto_url, extra=CONFIG, clock=clock):
+        assert h.app.handover is not None
+        h.slack.set_down(True)
+        clock.now = CHANGE + timedelta(minutes=1)
+        assert await h.app.handover.tick() == CHANGE, "the shift's hand-over is the outbox's now"
+        assert h.slack.messages(HANDOVER) == []
+
+        clock.now = CHANGE + timedelta(hours=1)
+        assert await h.app.handover.tick() is None, "no second hand-over while the first waits"
+        since = len(h.slack.calls)
+        h.slack.set_down(False)
+        await h.app.incidents.outbox.deliver_due()  # or the app's own delivery loop does
+        await h.slack.wait_for(
+            lambda c: c.method == "chat.postMessage" and c.ok and c.args.get("channel") == HANDOVER,
+            timeout=30,
+            since=since,
+        )
+
+        [message] = h.slack.messages(HANDOVER)
+        assert message.text == "Shift hand-over: 0 open, 0 opened, 0 resolved"
+        assert "Posted 59 m late: Slack was unreachable." in json.dumps(message.blocks)
+        assert await h.app.incidents.outbox.deliver_due() == 0
+        assert len(h.slack.messages(HANDOVER)) == 1
