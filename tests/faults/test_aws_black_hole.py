@@ -24,7 +24,7 @@ from bot.steps import default_registry
 from bot.timings import Timings
 from tests.support.hung_aws import HungAws
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Far longer than every deadline below: what bounds a call is its deadline, not this. The time
 # limits asserted sit between the deadline and this (the failure they catch is waiting for
 # it), with room for a loaded machine.

@@ -28,7 +28,6 @@ from tests.support.serve_process import ServeProcess, serve_config
 
 CHANNEL = "C0CRASH"
 LEASE_S = 3  # [store] lease: how long the killed server's root-posting lease holds the alarm
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

@@ -18,12 +18,12 @@ from bot.demo.slack_requests import signed_headers, slash_command_body
 from bot.store.base import RunRecord
 from bot.store.sqlite import SqliteStore
 from tests.alarms.signing import alarm_message, notification, signer
+from tests.faults.test_crash import CHANNEL, Server, eventually, post_sns
 from tests.support.aws_proxy import SlowAws
 from tests.support.serve_process import serve_config
-from tests.test_crash import CHANNEL, Server, eventually, post_sns
 
 LEASE_S = 2  # [store] lease: the killed process's heartbeat is gone this long after the kill
-PLAYBOOKS = Path(__file__).resolve().parent / "fixtures" / "playbooks" / "crash"
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "playbooks" / "crash"
 SECRET = "crash-test-secret"
 
 
