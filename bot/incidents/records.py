@@ -43,12 +43,14 @@ class StormEntry:
 
 @dataclasses.dataclass(frozen=True)
 class StormRecord:
-    """A route's storm message: where it is, the newest alarm in it, and what it lists."""
+    """A route's storm message: where it is, the newest alarm in it, and what it lists; while
+    a new one is being posted, the delivery id it is posted under (``starting``)."""
 
     channel: str
     ts: str
     last: datetime
     entries: list[StormEntry]
+    starting: str = ""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -57,6 +59,7 @@ class StormRecord:
                 "ts": self.ts,
                 "last": self.last.isoformat(),
                 "entries": [dataclasses.asdict(e) for e in self.entries],
+                "starting": self.starting,
             }
         )
 
@@ -68,6 +71,7 @@ class StormRecord:
             ts=str(data["ts"]),
             last=datetime.fromisoformat(data["last"]),
             entries=[StormEntry(**e) for e in data["entries"]],
+            starting=str(data.get("starting") or ""),
         )
 
 

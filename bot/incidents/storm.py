@@ -4,7 +4,10 @@ one message (posted once, then edited) instead of each posting its own root.
 The list lives in the store's schedule table as ``incident-storm:<route>`` and changes only by
 compare-and-set (``schedule_cas``), re-read on conflict, so that replicas adding alarms at once
 never drop one. A new storm message is posted by one replica at a time, under a lease on the
-route; the others wait for it to be saved and join it. The message is edited after the route's
+route; the others wait for it to be saved and join it. Its delivery id is saved in the record
+(``starting``) before it is posted, so a replica that takes over from one that died (or lost
+Slack's answer) between the post and saving it looks for that message and adopts it instead of
+posting a second one. The message is edited after the route's
 lock is released: joining is store work only, and the sender's edit budget (the latest content
 of a message wins over edits still waiting) turns a burst of joins into a few edits. Since edits
 from two replicas can reach Slack in either order, whoever edits the message checks the record
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -135,14 +139,37 @@ class StormMessages:
         raw, record = await self._read(incident.route)
         if record is not None and self._running(record, incident):
             return ""
-        text = self._text(incident.route, [entry])
-        sent = await self._sender.post(incident.channel, text.text, text.blocks)
-        if not sent.ok:
-            return None
-        ts = sent.ts
+        if record is not None and self._recent_start(record, incident):
+            # An earlier start may have posted it (and died, or lost Slack's answer).
+            answered, found = await self._sender.look_for(incident.channel, record.starting)
+            if found is not None:
+                log.info("storm message %s of %s adopted", found.ts, incident.route)
+            elif not answered:
+                return None  # it may be there: never post it again without knowing
+            delivery = record.starting
+        else:
+            found = None
+            delivery = f"storm:{uuid.uuid4().hex}@{incident.opened_at.isoformat()}"
+            marked = dataclasses.replace(
+                record or StormRecord(incident.channel, "", incident.opened_at, []),
+                starting=delivery,
+            )
+            if not await self._store.schedule_cas(STORM + incident.route, raw, marked.to_json()):
+                return ""  # an alarm of the last storm changed it: look again
+            raw = marked.to_json()
+        if found is None:
+            text = self._text(incident.route, [entry])
+            found = await self._sender.post(
+                incident.channel, text.text, text.blocks, delivery=delivery
+            )
+            if not found.ok:
+                return None
+        ts = found.ts
         started = StormRecord(incident.channel, ts, incident.opened_at, [entry])
         for _ in range(_CAS_ATTEMPTS):
             if await self._store.schedule_cas(STORM + incident.route, raw, started.to_json()):
+                if found.adopted:
+                    await self._show(incident.route, started)  # it showed the earlier alarm
                 return ts
             # An alarm of the last storm resolved meanwhile; no one else starts one while we
             # hold the lease, unless it ran out.
@@ -152,10 +179,18 @@ class StormMessages:
                 return ""
         raise RetryLater(f"the storm of {incident.route} kept changing", self._retry)
 
+    def _recent_start(self, record: StormRecord, incident: Incident) -> bool:
+        """Whether the record names a storm message started within the incident's window."""
+        _, _, at = record.starting.rpartition("@")
+        if not at:
+            return False
+        return incident.opened_at - datetime.fromisoformat(at) <= self._settings.alarms.storm_window
+
     def _running(self, record: StormRecord, incident: Incident) -> bool:
         """Whether the incident belongs in the stored storm (same channel, within the window)."""
         return (
-            record.channel == incident.channel
+            bool(record.ts)  # not a storm message still being started
+            and record.channel == incident.channel
             and incident.opened_at - record.last <= self._settings.alarms.storm_window
         )
 

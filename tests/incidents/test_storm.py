@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -124,6 +125,32 @@ async def test_a_storm_message_slack_did_not_take_is_asked_for_again_not_dropped
     await world.incidents.handle(second)
 
     [_, storm] = world.roots()
+    assert "svc-1-5xx" in shown(storm)
+    [reply] = world.thread(storm)
+    assert "svc-1-5xx" in reply.text
+
+
+async def test_a_storm_message_posted_by_a_replica_that_died_is_adopted_not_posted_again(
+    build: Build,
+) -> None:
+    world = await build(storm_threshold=1)
+    start = world.clock.now - timedelta(minutes=1)
+    await world.incidents.handle(make_alarm(start, name="svc-0-5xx"))
+    second = make_alarm(start + timedelta(seconds=1), name="svc-1-5xx")
+    # Slack takes the storm message and answers late; the replica dies before the answer.
+    world.slack.answer_late("chat.postMessage", 5)
+    dying = asyncio.create_task(world.incidents.handle(second))
+    await world.slack.wait_for(lambda c: "Alarm storm" in str(c.args.get("text")), timeout=10)
+    dying.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying
+
+    await handled(world.replica(), second)  # the inbox hands the alarm to another replica
+
+    storms = [r for r in world.roots() if "Alarm storm" in shown(r)]
+    assert len(storms) == 1, "the storm message was found, not posted again"
+    assert world.slack.calls_to("conversations.history"), "looked for by its delivery id"
+    [storm] = storms
     assert "svc-1-5xx" in shown(storm)
     [reply] = world.thread(storm)
     assert "svc-1-5xx" in reply.text
