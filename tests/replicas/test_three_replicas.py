@@ -195,7 +195,9 @@ async def test_three_replicas_share_a_storm_while_one_is_killed(
         f"\nthe killed replica's {len(held)} alarm messages: taken over {taken_over_s:.1f}s "
         f"after the kill, all handled {finished_s:.1f}s after it ([store] lease = {LEASE_S}s)"
     )
-    assert taken_over_s < 2 * LEASE_S + 5, logs
+    # Expected within 1.5 leases (measured 2.9 s idle, 5.6 s loaded); what it catches is work
+    # left until its inbox claim runs out (minutes) or never taken over.
+    assert taken_over_s < 4 * LEASE_S + 8, logs
 
     # Storming route: the threshold's own roots, the rest in one storm message.
     storm_top = slack.messages(STORM_CHANNEL)
