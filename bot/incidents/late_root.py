@@ -1,6 +1,7 @@
 """An incident's root that the outbox posted late (Slack did not take it when the alarm came):
 its ts is saved, the root is redrawn when the incident resolved meanwhile (the resolution goes
-into its thread right after it), and the routed playbook runs in its thread all the same. And
+into its thread right after it), the history reply comes first in its thread, and the routed
+playbook runs there all the same. And
 the OK of an incident whose root never made it to Slack (``post_resolved``)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from bot.alarms.model import Alarm
 from bot.incidents import messages as msg
 from bot.incidents.changes import Locks, change, snapshot
 from bot.incidents.followups import FollowUps, run_follow_ups
+from bot.incidents.history import History
 from bot.incidents.threads import Threads, root_delivery
 from bot.metrics import Metrics
 from bot.run_journal import RunJournal, pending_run
@@ -30,6 +32,7 @@ class LateRoots:
         store: Store,
         threads: Threads,
         follow_ups: FollowUps,
+        history: History,
         lock: Locks,
         metrics: Metrics,
         journal: RunJournal | None,
@@ -37,6 +40,7 @@ class LateRoots:
         self._store = store
         self._threads = threads
         self._follow_ups = follow_ups
+        self._history = history  # the thread's first reply, before the run and the chart
         self._lock = lock
         self._metrics = metrics
         self._journal = journal
@@ -68,7 +72,9 @@ class LateRoots:
         follow_ups = self._follow_ups.after_root(
             alarm, changed.channel, ts, journal=self._journal, pending=pending
         )
-        await run_follow_ups(follow_ups, key, self._metrics)
+        await run_follow_ups(
+            self._history.first(changed, alarm, ts, follow_ups), key, self._metrics
+        )
 
     async def post_resolved(self, incident: Incident, alarm: Alarm) -> None:
         """The root never made it to Slack and the alarm is over: the root, resolved (one

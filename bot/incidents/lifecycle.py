@@ -147,6 +147,7 @@ class Incidents:
             store=store,
             threads=self._threads,
             follow_ups=self._follow_ups,
+            history=self._history,
             lock=self._lock,
             metrics=metrics,
             journal=journal,

@@ -142,3 +142,25 @@ async def test_ok_after_a_root_that_never_posted_posts_it_resolved(build: Build)
     assert root.text.startswith("✅ Resolved after 6m: prod-web-5xx")
     incident = await world.store.incident_get(make_alarm(fired).incident_key)
     assert incident is not None and incident.root_ts == root.ts and not incident.is_open
+
+
+async def test_a_root_posted_late_opens_its_thread_with_the_history(build: Build) -> None:
+    world = await build()
+    earlier = world.clock.now - timedelta(hours=3)
+    await world.incidents.handle(make_alarm(earlier))
+    await world.incidents.handle(make_alarm(earlier + timedelta(minutes=20), "OK"))
+    world.slack.set_down(True)
+    fired = world.clock.now - timedelta(minutes=2)
+    await world.incidents.handle(make_alarm(fired))  # the second incident's root waits
+
+    world.slack.set_down(False)
+    world.clock.advance(timedelta(minutes=10))  # past the outbox's backoff
+    assert await world.incidents.outbox.deliver_due() == 1
+    await world.incidents.outbox.settle()
+
+    _, late = world.roots()
+    first, *rest = world.thread(late)
+    assert "*Seen before*" in first.text and "fired once" in first.text, first.text
+    assert rest, "the run follows the history reply"
+    [run, _] = await world.store.recent_runs(CHANNEL, 10)
+    assert run.thread_ts == late.ts and run.outcome != "running"
