@@ -158,6 +158,7 @@ def build_app(
         sweep_seconds=min(timings.inbox_sweep, timings.lease / 2).total_seconds(),
         holder_gone=heartbeat.is_gone,
         held=held,
+        store_retry=timings.store_retry,
     )
     certs = CertificateStore(cert_dir=settings.resolve(settings.sns.cert_dir), fetch=sns_cert_fetch)
     verifier = SnsVerifier(

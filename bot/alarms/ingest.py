@@ -8,8 +8,11 @@ done.
 
 When handling fails, the claim is simply left to run out: the sweeper (every minute) takes the
 message again once the lease has expired, up to ``max_attempts`` claims; then it is marked
-failed and logged. ``process`` may raise ``RetryLater`` to be called again sooner (say,
-another worker is busy with the same incident); ``SlackUnavailable`` (a ``RetryLater``) is
+failed and logged. When the store itself failed (read-only, a full disk), the process asks it
+again from ``store_retry``, doubling, and takes its own claim back as soon as it answers, so an
+alarm caught by a store outage is handled when the store is back, not a whole lease later.
+``process`` may raise ``RetryLater`` to be called again sooner (say, another worker is busy
+with the same incident); ``SlackUnavailable`` (a ``RetryLater``) is
 called again, backing off up to ``outbox_max_backoff``, for ``outbox_relevance`` from its
 arrival, however many attempts that takes: Slack being down is no reason to give up.
 
@@ -31,11 +34,13 @@ from datetime import UTC, datetime, timedelta
 from bot.errors import RetryLater, SlackUnavailable
 from bot.leases import HeldLeases
 from bot.metrics import Metrics
-from bot.store.base import InboxItem, Store
+from bot.store.base import InboxItem, Store, StoreUnavailable
 from bot.tasks import BackgroundLoop, TaskTracker
 from bot.timings import DEFAULTS
 
 log = logging.getLogger(__name__)
+
+_LONGEST_STORE_WAIT = timedelta(seconds=30)  # between asks of a store that does not answer
 
 Process = Callable[[str, str], Awaitable[None]]
 """Handles one recorded message: ``process(body, message_id)``."""
@@ -88,6 +93,7 @@ class AlarmInbox:
         sweep_seconds: float = DEFAULTS.inbox_sweep.total_seconds(),
         holder_gone: HolderGone | None = None,
         held: HeldLeases | None = None,
+        store_retry: timedelta = DEFAULTS.store_retry,
         slack_patience: tuple[timedelta, timedelta] = (
             DEFAULTS.outbox_max_backoff,
             DEFAULTS.outbox_relevance,
@@ -100,6 +106,7 @@ class AlarmInbox:
         self.owner = owner
         self._clock = clock
         self._lease = lease
+        self._store_retry = store_retry  # the first wait for a store that failed mid-way
         self._max_attempts = max(1, max_attempts)
         self._sweep_seconds = sweep_seconds
         self._holder_gone = holder_gone
@@ -211,10 +218,15 @@ class AlarmInbox:
                 extra={"message_id": message_id},
             )
             self._metrics.errors.labels("inbox").inc()
+            self._retry_after(message_id, body, self._store_retry, patient=True)
         finally:
             self._in_flight.discard(message_id)
 
     async def _failed(self, message_id: str, body: str, exc: Exception) -> None:
+        if isinstance(exc, StoreUnavailable):  # not the alarm's fault: again once it answers
+            log.warning("alarm message %s waits for the store: %s", message_id, exc)
+            self._retry_after(message_id, body, self._store_retry, patient=True)
+            return
         item = await self._store.inbox_get(message_id)
         attempts = item.attempts if item is not None else self._max_attempts
         if (
@@ -231,7 +243,7 @@ class AlarmInbox:
                 wait.total_seconds(),
                 extra={"message_id": message_id},
             )
-            self._retry_after(item, body, wait)
+            self._retry_after(message_id, body, wait)
             return
         if isinstance(exc, RetryLater) and item is not None and attempts < self._max_attempts:
             log.info(
@@ -241,7 +253,7 @@ class AlarmInbox:
                 exc.after.total_seconds(),
                 extra={"message_id": message_id},
             )
-            self._retry_after(item, body, exc.after)
+            self._retry_after(message_id, body, exc.after)
             return
         self._metrics.errors.labels("alarm").inc()
         if attempts < self._max_attempts:
@@ -263,21 +275,34 @@ class AlarmInbox:
         )
         await self._store.inbox_failed(message_id, f"{type(exc).__name__}: {exc}"[:500])
 
-    def _retry_after(self, item: InboxItem, body: str, delay: timedelta) -> None:
-        """Take our own claim again after ``delay`` (we hold it, so we may end it early)."""
+    def _retry_after(
+        self, message_id: str, body: str, delay: timedelta, *, patient: bool = False
+    ) -> None:
+        """Take our own claim again after ``delay`` (we hold it, so we may end it early);
+        ``patient``: while the store does not answer, ask again, doubling the wait, for as long
+        as the claim would last (then the sweeper takes it)."""
+        give_up = self._clock() + self._lease
 
         async def later() -> None:
-            await asyncio.sleep(delay.total_seconds())
-            if item.message_id in self._in_flight or not self._tasks.accepting:
-                return
-            try:
-                current = await self._store.inbox_get(item.message_id)
-            except Exception:  # the claim runs out and the sweeper takes it
-                log.exception("could not retry alarm message %s", item.message_id)
-                return
-            if current is not None and current.owner == self.owner and current.lease_until:
-                self._spawn(item.message_id, body, max(self._clock(), current.lease_until))
+            wait = delay
+            while True:
+                await asyncio.sleep(wait.total_seconds())
+                if message_id in self._in_flight or not self._tasks.accepting:
+                    return
+                try:
+                    current = await self._store.inbox_get(message_id)
+                    break
+                except Exception as exc:  # the claim runs out and the sweeper takes it
+                    if not patient or self._clock() + wait >= give_up:
+                        log.exception("could not retry alarm message %s", message_id)
+                        return
+                    log.warning("alarm message %s waits for the store: %s", message_id, exc)
+                    wait = min(wait * 2, _LONGEST_STORE_WAIT)
+            if current is not None and current.status == "pending":  # its claim failed
+                self._spawn(message_id, body, self._clock())
+            elif current is not None and current.owner == self.owner and current.lease_until:
+                self._spawn(message_id, body, max(self._clock(), current.lease_until))
 
-        timer = asyncio.create_task(later(), name=f"alarm-retry-{item.message_id}")
+        timer = asyncio.create_task(later(), name=f"alarm-retry-{message_id}")
         self._timers.add(timer)
         timer.add_done_callback(self._timers.discard)
