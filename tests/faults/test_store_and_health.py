@@ -149,6 +149,7 @@ async def test_the_store_directory_deleted_is_503_and_sns_is_refused_for_a_retry
     await bot.start()
     try:
         assert await post_alarm(bot.url) == 200
+        await each_once_with_its_result(slack, ["fault-test-5xx"])  # what it accepted is out
         shutil.rmtree(data)  # the open connection would write on into the deleted files
         started = time.monotonic()
         report = await until_status(bot.url, 503)
