@@ -111,7 +111,7 @@ class Incidents:
         timings: Timings = DEFAULTS,
         journal: RunJournal | None = None,
         held: HeldLeases | None = None,
-        outbox: Outbox | None = None,
+        outbox: Outbox,
         paging: Paging | None = None,
     ) -> None:
         self._paging = paging  # pages what nobody acknowledges (``bot/incidents/paging.py``)
@@ -125,7 +125,7 @@ class Incidents:
         self._held = held if held is not None else HeldLeases()  # the leases it holds now
         self._lock = Locks()
         self._links = AlarmLinks(settings, catalog)
-        self.outbox = outbox or Outbox(store, sender, metrics, self._owner, clock, timings)
+        self.outbox = outbox  # what must reach Slack (``bot.outbound.outbox``)
         self._threads = Threads(sender, store, clock, self._links, outbox=self.outbox)
         self._follow_ups = FollowUps(
             settings=settings,

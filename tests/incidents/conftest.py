@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,11 +34,13 @@ from bot.executor import Executor
 from bot.incidents.lifecycle import Incidents
 from bot.metrics import Metrics
 from bot.outbound.live import LiveMessages
+from bot.outbound.outbox import Outbox
 from bot.outbound.pacing import ChannelPacer
 from bot.outbound.sender import SlackSender
 from bot.playbooks.catalog import load_catalog
 from bot.runs import SlackRuns
 from bot.steps import default_registry
+from bot.store.base import Store
 from bot.store.sqlite import SqliteStore
 from tests.alarms.sns_harness import SnsHarness, start_harness
 
@@ -75,13 +78,7 @@ class World:
 
     def replica(self) -> Incidents:
         """Another Incidents on the same store and Slack, as a second process would be."""
-        return Incidents(
-            settings=self.settings,
-            store=self.store,
-            metrics=self.metrics,
-            clock=self.clock,
-            **self.parts,
-        )
+        return incidents_of(self.settings, self.store, self.metrics, self.clock, self.parts)
 
     def roots(self, channel: str = CHANNEL) -> list[SlackMessage]:
         return self.slack.messages(channel)
@@ -206,7 +203,7 @@ async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
             "runs": runs,
             "aws": aws,
         }
-        incidents = Incidents(settings=settings, store=store, metrics=metrics, clock=clock, **parts)
+        incidents = incidents_of(settings, store, metrics, clock, parts)
         return World(slack, store, incidents, clock, metrics, session, settings, parts)
 
     yield make
@@ -214,6 +211,16 @@ async def build(tmp_path: Path, session: boto3.Session) -> AsyncIterator[Build]:
         await store.close()
         aws.close()
         await slack.stop()
+
+
+def incidents_of(
+    settings: Settings, store: Store, metrics: Metrics, clock: Clock, parts: dict[str, Any]
+) -> Incidents:
+    """One process's ``Incidents``, with an outbox of its own (as ``bot.app`` builds it)."""
+    outbox = Outbox(store, parts["sender"], metrics, f"outbox-{uuid.uuid4().hex[:8]}", clock)
+    return Incidents(
+        settings=settings, store=store, metrics=metrics, clock=clock, outbox=outbox, **parts
+    )
 
 
 async def handled(incidents: Incidents, alarm: Alarm) -> None:
