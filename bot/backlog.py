@@ -48,7 +48,6 @@ from bot.tasks import BackgroundLoop
 log = logging.getLogger(__name__)
 
 _EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this) lists every claim
-_OUTBOX_COUNTED = 10_000  # more waiting than this is shown as this many
 _AGE_WINDOW = timedelta(minutes=10)  # SQS metrics come a few minutes late
 
 
@@ -278,14 +277,13 @@ class BacklogMonitor:
         )
 
     async def _outbox(self, now: datetime) -> OutboxBacklog:
-        try:  # every pending delivery: at the end of time, every lease has run out
-            pending = await self._store.outbox_due(_EVERYTHING, _OUTBOX_COUNTED)
+        try:
+            pending, oldest = await self._store.outbox_backlog()
         except Exception as exc:
             log.warning("backlog: could not read the outbox: %s", exc)
             return OutboxBacklog(error=type(exc).__name__)
-        oldest = min((d.created_at for d in pending), default=None)
         return OutboxBacklog(
-            pending=len(pending),
+            pending=pending,
             oldest_age_s=round(max(0.0, (now - oldest).total_seconds()), 3) if oldest else 0.0,
         )
 

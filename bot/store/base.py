@@ -243,6 +243,10 @@ class Store(Protocol):
     async def outbox_due(self, now: datetime, limit: int) -> list[Delivery]:
         """Pending deliveries due by ``now`` and not held under a lease, the longest due first."""
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """How many deliveries are pending (claimed or not, due or not), and when the oldest of
+        them was first recorded (None when there is none): ``/healthz`` and ``/metrics``."""
+
     async def inbox_failed_count(self) -> int:
         """How many messages were given up on (status failed): ``/healthz`` reports it."""
 

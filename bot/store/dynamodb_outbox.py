@@ -136,6 +136,18 @@ class DynamoDbOutbox(DynamoDbBase):
             },
         )
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        items = await self._query(
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            FilterExpression="#state = :pending",
+            ProjectionExpression="created_at, #state",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":pk": s(PENDING), ":pending": s("pending")},
+        )
+        oldest = min((get_n(item, "created_at") or 0 for item in items), default=None)
+        return len(items), (dt(oldest) if oldest is not None else None)
+
     async def outbox_due(self, now: datetime, limit: int) -> list[Delivery]:
         # The index is eventually consistent and holds no lease: each item is read again
         # (consistently) and claimed conditionally before anything is sent.

@@ -72,6 +72,12 @@ class SqliteOutbox(SqliteBase):
             (error, delivery_id),
         )
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        [(count, oldest)] = await self._run(
+            select, "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 'pending'", ()
+        )
+        return int(count), (dt(oldest) if oldest is not None else None)
+
     async def outbox_due(self, now: datetime, limit: int) -> list[Delivery]:
         rows = await self._run(
             select,

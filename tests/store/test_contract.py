@@ -232,6 +232,20 @@ async def test_a_delivery_retried_later_is_not_due_before_then(store: Store) -> 
     assert claimed is not None and claimed.error == ""  # a try is under way
 
 
+async def test_the_backlog_counts_every_pending_delivery_and_the_oldest(store: Store) -> None:
+    assert await store.outbox_backlog() == (0, None)
+    await store.outbox_add(delivery("newer", created_at=T0 + timedelta(minutes=3)))
+    await store.outbox_add(delivery("future", 60, created_at=T0 + timedelta(minutes=1)))
+    for name in ("held", "sent", "dropped"):
+        await store.outbox_add(delivery(name))
+        assert await store.outbox_claim(name, "a", timedelta(minutes=30), T0)
+    await store.outbox_sent("sent", "1700000000.000200", T0 + timedelta(seconds=1))
+    await store.outbox_drop("dropped", "channel_not_found")
+
+    # Claimed or not, due or not: what still has to reach Slack. Sent and dropped do not.
+    assert await store.outbox_backlog() == (3, T0)
+
+
 async def test_due_lists_pending_unclaimed_deliveries_longest_due_first(store: Store) -> None:
     for name, minutes in (("later", 3), ("first", 0), ("second", 1), ("future", 60)):
         await store.outbox_add(delivery(name, minutes))
