@@ -114,6 +114,9 @@ class SlackRuns:
         live = self._views(request.channel, request.thread_ts, request.user)
         skeleton = self._skeleton(request)
         await live.post(skeleton)
+        if self._journal is not None:  # before the row: a row "running" is always journaled
+            incident = request.alarm.incident_key if request.alarm is not None else ""
+            await self._journal.add(request.run_id, incident=incident, replaces=request.pending)
         await self._store.record_run(
             RunRecord(
                 run_id=request.run_id,
@@ -130,9 +133,6 @@ class SlackRuns:
                 thread_ts=request.thread_ts or "",
             )
         )
-        if self._journal is not None:
-            incident = request.alarm.incident_key if request.alarm is not None else ""
-            await self._journal.add(request.run_id, incident=incident, replaces=request.pending)
         try:
             async with self._slots:  # the skeleton is up already: a queued run shows as pending
                 result = await self._executor.run(
