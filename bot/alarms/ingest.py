@@ -12,9 +12,11 @@ failed and logged. When the store itself failed (read-only, a full disk), the pr
 again from ``store_retry``, doubling, and takes its own claim back as soon as it answers, so an
 alarm caught by a store outage is handled when the store is back, not a whole lease later.
 ``process`` may raise ``RetryLater`` to be called again sooner (say, another worker is busy
-with the same incident); ``SlackUnavailable`` (a ``RetryLater``) is
-called again, backing off up to ``outbox_max_backoff``, for ``outbox_relevance`` from its
-arrival, however many attempts that takes: Slack being down is no reason to give up.
+with the same incident); past ``max_attempts`` it is called again all the same, backing off up
+to ``outbox_max_backoff``, for ``outbox_relevance`` from its arrival: another replica posting a
+storm's roots one a second in a busy channel is no reason to give up on the copies waiting for
+it. ``SlackUnavailable`` (a ``RetryLater``) backs off so from its first attempt: Slack being
+down is no reason to give up either.
 
 When the process dies mid-way, its claim is taken over at the next start (``recover``) when
 it was held by a process of this host that no longer exists; by any replica's sweeper when
@@ -229,13 +231,17 @@ class AlarmInbox:
             return
         item = await self._store.inbox_get(message_id)
         attempts = item.attempts if item is not None else self._max_attempts
-        if (
-            isinstance(exc, SlackUnavailable)
-            and item is not None
-            and self._clock() - item.received_at < self._relevance
-        ):
-            wait = min(exc.after * (1 << min(attempts - 1, 20)), self._longest_wait)
-            log.warning(
+        relevant = item is not None and self._clock() - item.received_at < self._relevance
+        if isinstance(exc, RetryLater) and (attempts < self._max_attempts or relevant):
+            # Not a failure: Slack is down, or another replica is busy with the same incident
+            # (a storm's roots wait their turn in a busy channel). Past max_attempts, or for
+            # Slack from the start, the waits double, for as long as the message is relevant.
+            slack = isinstance(exc, SlackUnavailable)
+            wait = exc.after
+            if slack or attempts >= self._max_attempts:
+                wait = min(exc.after * (1 << min(attempts - 1, 20)), self._longest_wait)
+            log.log(
+                logging.WARNING if slack else logging.INFO,
                 "alarm message %s: %s (attempt %d); again in %ss",
                 message_id,
                 exc,
@@ -244,16 +250,6 @@ class AlarmInbox:
                 extra={"message_id": message_id},
             )
             self._retry_after(message_id, body, wait)
-            return
-        if isinstance(exc, RetryLater) and item is not None and attempts < self._max_attempts:
-            log.info(
-                "alarm message %s: %s; again in %ss",
-                message_id,
-                exc,
-                exc.after.total_seconds(),
-                extra={"message_id": message_id},
-            )
-            self._retry_after(message_id, body, exc.after)
             return
         self._metrics.errors.labels("alarm").inc()
         if attempts < self._max_attempts:

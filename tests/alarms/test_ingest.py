@@ -271,15 +271,23 @@ async def until_finished(store: SqliteStore, message_id: str) -> str:
 
 
 @pytest.mark.parametrize(("relevant", "outcome"), [(timedelta(hours=24), "done"), (None, "failed")])
-async def test_slack_unavailable_is_retried_past_max_attempts_while_relevant(
-    store: SqliteStore, relevant: timedelta | None, outcome: str
+@pytest.mark.parametrize(
+    "busy",
+    [
+        SlackUnavailable("Slack did not take the storm message", timedelta(seconds=0.01)),
+        RetryLater("another replica is posting the root", timedelta(seconds=0.01)),
+    ],
+    ids=["slack-down", "busy-elsewhere"],
+)
+async def test_retry_later_is_retried_past_max_attempts_while_relevant(
+    store: SqliteStore, relevant: timedelta | None, outcome: str, busy: RetryLater
 ) -> None:
     calls: list[str] = []
 
     async def slack_down_five_times(body: str, message_id: str) -> None:
         calls.append(message_id)
         if len(calls) <= 5:
-            raise SlackUnavailable("Slack did not take the storm message", timedelta(seconds=0.01))
+            raise busy
 
     clock = Clock()
     inbox = AlarmInbox(

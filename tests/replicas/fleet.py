@@ -108,11 +108,11 @@ class Fleet:
         return await self.store.inbox_unfinished(EVERYTHING)
 
     async def idle(self) -> bool:
-        """Every alarm message done, nothing waiting in the outbox (a claimed delivery counts:
-        its lease ends before the year 9999) and nothing in flight in any running replica."""
+        """Every alarm message done, nothing waiting in the outbox (claimed or not) and
+        nothing in flight in any running replica."""
         if await self.unfinished():
             return False
-        if await self.store.outbox_due(datetime(9999, 1, 1, tzinfo=UTC), 1):
+        if (await self.store.outbox_backlog())[0]:
             return False
         running = [r for r in self.replicas if r.process is not None and r.process.poll() is None]
         reports = await asyncio.gather(*(r.health() for r in running))

@@ -173,6 +173,7 @@ async def test_three_replicas_share_a_storm_while_one_is_killed(
     # channel, and the storm channel has some thirty to post.
     await eventually(fleet.idle, timeout=240, what="every ALARM handled")
     assert await held_work(done=True), "the killed replica's alarm messages were all handled"
+    assert await fleet.store.inbox_failed_count() == 0, "no copy given up on while it waited"
     finished_s = time.monotonic() - killed_at
 
     oks = [cloudwatch(n, "OK", changed[n] + timedelta(seconds=30)) for n in names]
