@@ -234,12 +234,14 @@ class AlarmInbox:
         relevant = item is not None and self._clock() - item.received_at < self._relevance
         if isinstance(exc, RetryLater) and (attempts < self._max_attempts or relevant):
             # Not a failure: Slack is down, or another replica is busy with the same incident
-            # (a storm's roots wait their turn in a busy channel). Past max_attempts, or for
-            # Slack from the start, the waits double, for as long as the message is relevant.
+            # (a storm's roots wait their turn in a busy channel), for as long as the message
+            # is relevant. Slack's waits double up to the outbox's longest; another replica's,
+            # past max_attempts, up to eight times what it asked for (it is at work).
             slack = isinstance(exc, SlackUnavailable)
-            wait = exc.after
-            if slack or attempts >= self._max_attempts:
+            if slack:
                 wait = min(exc.after * (1 << min(attempts - 1, 20)), self._longest_wait)
+            else:
+                wait = exc.after * (1 << min(max(attempts - self._max_attempts, 0), 3))
             log.log(
                 logging.WARNING if slack else logging.INFO,
                 "alarm message %s: %s (attempt %d); again in %ss",
