@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from bot.store.dynamodb_schema import (
     s,
     schema_problem,
     table_definition,
+    us,
 )
 from bot.store.retention import Retention
 
@@ -137,6 +139,41 @@ class DynamoDbBase:
                 return token is not None and get_s(old, TOKEN) == token
             return True
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _claim(
+        self,
+        item_key: Item,
+        owner: str,
+        lease: timedelta,
+        now: datetime,
+        *,
+        claimable: str,
+        also_set: str = "",
+        names: dict[str, str],
+        values: Item,
+    ) -> bool:
+        """Take the item under a lease for ``owner`` (an inbox message, an outbox delivery):
+        set its owner, ``lease_until`` and one more attempt where ``claimable`` holds
+        (``:now`` is the claim's time in it); ``also_set`` adds assignments of the caller's."""
+        token = uuid.uuid4().hex
+        extra = f"{also_set}, " if also_set else ""
+        return await self._write_if(
+            "update_item",
+            token,
+            Key=item_key,
+            UpdateExpression=f"SET {extra}#owner = :owner, lease_until = :until,"
+            f" attempts = attempts + :one, {TOKEN} = :token",
+            ConditionExpression=claimable,
+            ExpressionAttributeNames={**names, "#owner": "owner"},
+            ExpressionAttributeValues={
+                **values,
+                ":owner": s(owner),
+                ":until": n(us(now + lease)),
+                ":now": n(us(now)),
+                ":one": n(1),
+                ":token": s(token),
+            },
+        )
 
     async def _transact(self, *actions: dict[str, Any]) -> bool:
         """TransactWriteItems: all or nothing; False when one of its conditions fails.

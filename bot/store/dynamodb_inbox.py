@@ -53,25 +53,15 @@ class DynamoDbInbox(DynamoDbBase):
     async def inbox_claim(
         self, message_id: str, owner: str, lease: timedelta, now: datetime
     ) -> bool:
-        token = uuid.uuid4().hex
-        return await self._write_if(
-            "update_item",
-            token,
-            Key=inbox_key(message_id),
-            UpdateExpression="SET #status = :processing, #owner = :owner, lease_until = :until,"
-            f" attempts = attempts + :one, {TOKEN} = :token",
-            ConditionExpression="#status = :pending"
-            " OR (#status = :processing AND lease_until <= :now)",
-            ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
-            ExpressionAttributeValues={
-                ":processing": s("processing"),
-                ":pending": s("pending"),
-                ":owner": s(owner),
-                ":until": n(us(now + lease)),
-                ":now": n(us(now)),
-                ":one": n(1),
-                ":token": s(token),
-            },
+        return await self._claim(
+            inbox_key(message_id),
+            owner,
+            lease,
+            now,
+            claimable="#status = :pending OR (#status = :processing AND lease_until <= :now)",
+            also_set="#status = :processing",
+            names={"#status": "status"},
+            values={":processing": s("processing"), ":pending": s("pending")},
         )
 
     async def inbox_done(self, message_id: str) -> None:

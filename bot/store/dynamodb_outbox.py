@@ -76,24 +76,15 @@ class DynamoDbOutbox(DynamoDbBase):
     async def outbox_claim(
         self, delivery_id: str, owner: str, lease: timedelta, now: datetime
     ) -> bool:
-        token = uuid.uuid4().hex
-        return await self._write_if(
-            "update_item",
-            token,
-            Key=outbox_key(delivery_id),
-            UpdateExpression="SET #owner = :owner, lease_until = :until, #error = :none,"
-            f" attempts = attempts + :one, {TOKEN} = :token",
-            ConditionExpression=_CLAIMABLE,
-            ExpressionAttributeNames={"#state": "state", "#owner": "owner", "#error": "error"},
-            ExpressionAttributeValues={
-                ":none": s(""),
-                ":pending": s("pending"),
-                ":owner": s(owner),
-                ":until": n(us(now + lease)),
-                ":now": n(us(now)),
-                ":one": n(1),
-                ":token": s(token),
-            },
+        return await self._claim(
+            outbox_key(delivery_id),
+            owner,
+            lease,
+            now,
+            claimable=_CLAIMABLE,
+            also_set="#error = :none",
+            names={"#state": "state", "#error": "error"},
+            values={":none": s(""), ":pending": s("pending")},
         )
 
     async def outbox_retry(self, delivery_id: str, due_at: datetime, error: str) -> None:
