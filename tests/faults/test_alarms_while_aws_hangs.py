@@ -5,15 +5,11 @@ alarms over HTTP, the Slack stand-in, and a loopback endpoint in front of moto."
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pytest
-
-from bot.demo.slack_api import FakeSlackApi, SlackMessage
+from bot.demo.slack_api import FakeSlackApi
+from tests.faults.threads import each_once_with_its_result, roots
 from tests.support.bot_serve import post_alarm
 from tests.support.hung_aws import HungAws
 from tests.support.serve_process import ServeProcess, serve_config
@@ -30,43 +26,6 @@ steps:
     uses: cloudwatch.alarms
     timeout: 2s
 """
-
-
-@pytest.fixture
-def hung_aws(moto_url: str) -> Iterator[HungAws]:
-    server = HungAws(moto_url)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlackApi]:
-    async with FakeSlackApi() as fake:
-        yield fake
-
-
-def roots(slack: FakeSlackApi, name: str) -> list[SlackMessage]:
-    return [m for m in slack.messages(CHANNEL) if f"ALARM: {name}" in m.text]
-
-
-def final_runs(slack: FakeSlackApi, root: SlackMessage) -> list[SlackMessage]:
-    def is_run(message: SlackMessage) -> bool:
-        payload = (message.metadata or {}).get("event_payload") or {}
-        return payload.get("kind") == "run"
-
-    return [m for m in slack.thread(CHANNEL, root.ts) if is_run(m) and "running (" not in m.text]
-
-
-async def one_root_with_a_final_run(slack: FakeSlackApi, name: str) -> SlackMessage:
-    """The alarm's one root once its run in the thread is final (waited for); that run."""
-    deadline = time.monotonic() + 60
-    while not (len(roots(slack, name)) == 1 and final_runs(slack, roots(slack, name)[0])):
-        assert time.monotonic() < deadline, slack.transcript(CHANNEL)
-        await asyncio.sleep(0.1)
-    [root] = roots(slack, name)
-    [run] = final_runs(slack, root)
-    return run
 
 
 async def test_an_alarm_while_aws_hangs_is_posted_once_with_a_final_result(
@@ -88,15 +47,19 @@ async def test_an_alarm_while_aws_hangs_is_posted_once_with_a_final_result(
     await server.start()
     try:
         assert await post_alarm(server.url, "bh-checkout-5xx") == 200
-        hung = await one_root_with_a_final_run(slack, "bh-checkout-5xx")
+        hung = (await each_once_with_its_result(slack, CHANNEL, ["bh-checkout-5xx"]))[
+            "bh-checkout-5xx"
+        ]
         shown = "\n".join(str(b) for b in hung.blocks)
         assert shown.count("timed out after 2s") == 2 and "2 timeouts" in shown, shown
 
         hung_aws.recover()
         assert await post_alarm(server.url, "bh-search-5xx") == 200
-        recovered = await one_root_with_a_final_run(slack, "bh-search-5xx")
+        recovered = (await each_once_with_its_result(slack, CHANNEL, ["bh-search-5xx"]))[
+            "bh-search-5xx"
+        ]
         shown = "\n".join(str(b) for b in recovered.blocks)
         assert "timed out" not in shown and "123456789012" in shown, shown
-        assert len(roots(slack, "bh-checkout-5xx")) == 1
+        assert len(roots(slack, CHANNEL, "bh-checkout-5xx")) == 1
     finally:
         server.stop()

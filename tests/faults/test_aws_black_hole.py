@@ -8,7 +8,6 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,14 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # limits asserted sit between the deadline and this (the failure they catch is waiting for
 # it), with room for a loaded machine.
 PATIENT = Timings(aws_read_timeout=timedelta(seconds=60))
-
-
-@pytest.fixture
-def hung_aws(moto_url: str) -> Iterator[HungAws]:
-    server = HungAws(moto_url)
-    server.start()
-    yield server
-    server.stop()
 
 
 def whoami_book(count: int, *, step_timeout: str, timeout: str = "1m") -> Playbook:

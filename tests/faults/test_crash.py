@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,14 +81,6 @@ def server(tmp_path: Path, moto_url: str) -> Iterator[Server]:
     process = Server(config, port, tmp_path / "server.log", moto_url)
     yield process
     process.stop()
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlackApi]:
-    fake = FakeSlackApi()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def post_sns(url: str, body: str) -> int:

@@ -7,7 +7,7 @@ lands mid-run; after the restart the run is resolved — an alarm's run again in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -48,12 +48,6 @@ def server(tmp_path: Path, aws: SlowAws) -> Iterator[Server]:
     process = Server(config, port, tmp_path / "server.log", aws.url)
     yield process
     process.stop()
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlackApi]:
-    async with FakeSlackApi() as fake:
-        yield fake
 
 
 def is_run_post(call: SlackCall) -> bool:

@@ -5,7 +5,6 @@ stand-in over HTTP, moto for AWS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ from tests.support.bot_serve import CHANNEL, bot_serve, post_alarm
 ALARM = "restart-5xx"
 KEY = f"123456789012/us-east-1/{ALARM}"
 LEASE = 'lease = "3s"'  # how long a killed process's claim on a delivery holds it
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlackApi]:
-    async with FakeSlackApi() as fake:
-        yield fake
 
 
 async def root_row(db: Path) -> Delivery | None:

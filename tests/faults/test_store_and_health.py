@@ -26,20 +26,13 @@ from aiohttp import web
 from bot.app import build_app
 from bot.config import load_settings
 from bot.demo.moto_server import free_port
-from bot.demo.slack_api import FakeSlackApi, SlackMessage
+from bot.demo.slack_api import FakeSlackApi
 from bot.store.sqlite import SqliteStore
 from bot.timings import Timings
+from tests.faults.threads import each_once_with_its_result
 from tests.support.bot_serve import CHANNEL, bot_serve, healthz, post_alarm
 
 SETTLE_S = 6.0  # the health check is cached for 1 s: a fault shows within this
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlackApi]:
-    fake = FakeSlackApi()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def until_status(url: str, status: int, timeout: float = SETTLE_S) -> dict[str, Any]:
@@ -59,33 +52,6 @@ def store_problem(report: dict[str, Any], path: Path) -> str:
     [problem] = [p for p in report["problems"] if p.startswith("store:")]
     assert str(path) in problem, problem
     return str(problem)
-
-
-def _run_final(message: SlackMessage) -> bool:
-    payload = (message.metadata or {}).get("event_payload") or {}
-    return payload.get("kind") == "run" and "running (" not in message.text
-
-
-async def each_once_with_its_result(slack: FakeSlackApi, names: list[str]) -> None:
-    """Every alarm of ``names`` is in Slack exactly once, its playbook's result final in its
-    thread (waited for: the bot works through them once the store is back)."""
-
-    def roots(name: str) -> list[SlackMessage]:
-        return [m for m in slack.messages(CHANNEL) if f"ALARM: {name}" in m.text]
-
-    def settled() -> bool:
-        return all(
-            len(roots(name)) == 1 and any(map(_run_final, slack.thread(CHANNEL, roots(name)[0].ts)))
-            for name in names
-        )
-
-    deadline = time.monotonic() + 60
-    while not settled():
-        assert time.monotonic() < deadline, slack.transcript(CHANNEL)
-        await asyncio.sleep(0.1)
-    for name in names:
-        assert len(roots(name)) == 1, slack.transcript(CHANNEL)
-        assert sum(map(_run_final, slack.thread(CHANNEL, roots(name)[0].ts))) == 1
 
 
 def chattr(flag: str, *paths: Path) -> None:
@@ -149,7 +115,7 @@ async def test_the_store_directory_deleted_is_503_and_sns_is_refused_for_a_retry
     await bot.start()
     try:
         assert await post_alarm(bot.url) == 200
-        await each_once_with_its_result(slack, ["fault-test-5xx"])  # what it accepted is out
+        await each_once_with_its_result(slack, CHANNEL, ["fault-test-5xx"])  # what it took is out
         shutil.rmtree(data)  # the open connection would write on into the deleted files
         started = time.monotonic()
         report = await until_status(bot.url, 503)
@@ -185,7 +151,7 @@ async def test_an_unwritable_store_is_503_and_recovers_when_writable_again(
         assert await post_alarm(bot.url, "writable-again") == 200
         assert await post_alarm(bot.url, "while-read-only") == 200  # SNS delivers it again
         await each_once_with_its_result(
-            slack, ["fault-test-5xx", "while-read-only", "writable-again"]
+            slack, CHANNEL, ["fault-test-5xx", "while-read-only", "writable-again"]
         )
     finally:
         await bot.terminate()
@@ -235,7 +201,9 @@ async def test_a_full_disk_is_503_and_sns_is_refused_for_a_retry(
         await until_status(bot.url, 200)
         assert await post_alarm(bot.url, "room-again") == 200
         assert await post_alarm(bot.url, "on-a-full-disk") == 200  # SNS delivers it again
-        await each_once_with_its_result(slack, ["fault-test-5xx", "on-a-full-disk", "room-again"])
+        await each_once_with_its_result(
+            slack, CHANNEL, ["fault-test-5xx", "on-a-full-disk", "room-again"]
+        )
     finally:
         await bot.terminate()
 
