@@ -44,13 +44,15 @@ class StormEntry:
 @dataclasses.dataclass(frozen=True)
 class StormRecord:
     """A route's storm message: where it is, the newest alarm in it, and what it lists; while
-    a new one is being posted, the delivery id it is posted under (``starting``)."""
+    a new one is being posted, the delivery id it is posted under (``starting``) and the time
+    of the alarm that started it (``starting_at``)."""
 
     channel: str
     ts: str
     last: datetime
     entries: list[StormEntry]
     starting: str = ""
+    starting_at: datetime | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -60,6 +62,7 @@ class StormRecord:
                 "last": self.last.isoformat(),
                 "entries": [dataclasses.asdict(e) for e in self.entries],
                 "starting": self.starting,
+                "starting_at": self.starting_at.isoformat() if self.starting_at else None,
             }
         )
 
@@ -72,6 +75,9 @@ class StormRecord:
             last=datetime.fromisoformat(data["last"]),
             entries=[StormEntry(**e) for e in data["entries"]],
             starting=str(data.get("starting") or ""),
+            starting_at=datetime.fromisoformat(data["starting_at"])
+            if data.get("starting_at")
+            else None,
         )
 
 

@@ -149,10 +149,11 @@ class StormMessages:
             delivery = record.starting
         else:
             found = None
-            delivery = f"storm:{uuid.uuid4().hex}@{incident.opened_at.isoformat()}"
+            delivery = f"storm:{uuid.uuid4().hex}"
             marked = dataclasses.replace(
                 record or StormRecord(incident.channel, "", incident.opened_at, []),
                 starting=delivery,
+                starting_at=incident.opened_at,
             )
             if not await self._store.schedule_cas(STORM + incident.route, raw, marked.to_json()):
                 return ""  # an alarm of the last storm changed it: look again
@@ -181,10 +182,9 @@ class StormMessages:
 
     def _recent_start(self, record: StormRecord, incident: Incident) -> bool:
         """Whether the record names a storm message started within the incident's window."""
-        _, _, at = record.starting.rpartition("@")
-        if not at:
+        if not record.starting or record.starting_at is None:
             return False
-        return incident.opened_at - datetime.fromisoformat(at) <= self._settings.alarms.storm_window
+        return incident.opened_at - record.starting_at <= self._settings.alarms.storm_window
 
     def _running(self, record: StormRecord, incident: Incident) -> bool:
         """Whether the incident belongs in the stored storm (same channel, within the window)."""
