@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.alarms.model import Alarm
+from bot.demo.slack_api import SlackMessage
 from bot.errors import SlackUnavailable
-from tests.incidents.conftest import CHANNEL, Build, handled, make_alarm, shown
+from tests.incidents.conftest import CHANNEL, Build, World, handled, make_alarm, shown
 
 
 async def test_storm_coalesces_alarms_past_the_threshold(build: Build) -> None:
@@ -109,13 +111,26 @@ async def test_a_burst_of_storm_alarms_is_a_few_edits_ending_in_the_full_list(
     assert len(world.thread(storm)) == 30, "each alarm still has its line in the thread"
 
 
-async def test_a_storm_message_slack_did_not_take_is_asked_for_again_not_dropped(
-    build: Build,
-) -> None:
+async def one_root_then_the_storm(build: Build) -> tuple[World, Alarm]:
+    """A route with a threshold of one, its first alarm handled (its own root): the world,
+    and the second alarm, which starts the storm."""
     world = await build(storm_threshold=1)
     start = world.clock.now - timedelta(minutes=1)
     await world.incidents.handle(make_alarm(start, name="svc-0-5xx"))
-    second = make_alarm(start + timedelta(seconds=1), name="svc-1-5xx")
+    return world, make_alarm(start + timedelta(seconds=1), name="svc-1-5xx")
+
+
+def lists_the_second(world: World, storm: SlackMessage) -> None:
+    """The storm message lists the second alarm, and its thread has that alarm's line."""
+    assert "svc-1-5xx" in shown(storm)
+    [reply] = world.thread(storm)
+    assert "svc-1-5xx" in reply.text
+
+
+async def test_a_storm_message_slack_did_not_take_is_asked_for_again_not_dropped(
+    build: Build,
+) -> None:
+    world, second = await one_root_then_the_storm(build)
     world.slack.set_down(True)
 
     with pytest.raises(SlackUnavailable, match="storm message"):
@@ -125,18 +140,13 @@ async def test_a_storm_message_slack_did_not_take_is_asked_for_again_not_dropped
     await world.incidents.handle(second)
 
     [_, storm] = world.roots()
-    assert "svc-1-5xx" in shown(storm)
-    [reply] = world.thread(storm)
-    assert "svc-1-5xx" in reply.text
+    lists_the_second(world, storm)
 
 
 async def test_a_storm_message_posted_by_a_replica_that_died_is_adopted_not_posted_again(
     build: Build,
 ) -> None:
-    world = await build(storm_threshold=1)
-    start = world.clock.now - timedelta(minutes=1)
-    await world.incidents.handle(make_alarm(start, name="svc-0-5xx"))
-    second = make_alarm(start + timedelta(seconds=1), name="svc-1-5xx")
+    world, second = await one_root_then_the_storm(build)
     # Slack takes the storm message and answers late; the replica dies before the answer.
     world.slack.answer_late("chat.postMessage", 5)
     dying = asyncio.create_task(world.incidents.handle(second))
@@ -151,6 +161,4 @@ async def test_a_storm_message_posted_by_a_replica_that_died_is_adopted_not_post
     assert len(storms) == 1, "the storm message was found, not posted again"
     assert world.slack.calls_to("conversations.history"), "looked for by its delivery id"
     [storm] = storms
-    assert "svc-1-5xx" in shown(storm)
-    [reply] = world.thread(storm)
-    assert "svc-1-5xx" in reply.text
+    lists_the_second(world, storm)
