@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.parsers import ResponseParserError
 from botocore.session import get_session
 
 from bot.account_regions import outside_regions
+from bot.aws_assume import assumed_session
 from bot.aws_deadline import BudgetHooks, CallAbandoned, CallBudget, NotApiReply
 from bot.aws_errors import describe_client_error, iam_action
 from bot.aws_pool import CallPool
@@ -218,7 +218,7 @@ class AwsClients:
     ) -> list[dict[str, Any]]:
         """Up to ``max_pages`` pages of a paginated operation, each page one rate-limited call."""
         budget = CallBudget(read_timeout=self._read_timeout)
-        client = await self._in_pool(budget, self.client, service, target)
+        client = await self._in_pool(budget, self._client_sync, service, method, target, budget)
         if not client.can_paginate(method):
             return [await self.call(service, method, target, stats, **kwargs)]
         paginator = client.get_paginator(method)
@@ -270,33 +270,15 @@ class AwsClients:
         kwargs: Mapping[str, Any],
         budget: CallBudget,
     ) -> dict[str, Any]:
-        action = iam_action(service, method)
-        with self._hooks.applied(budget):
-            client = self.client(service, target)
-            try:
-                result: dict[str, Any] = getattr(client, method)(**kwargs)
-            except ClientError as exc:
-                if budget.web_page:  # a 5xx page, still a page after botocore's retries
-                    raise StepError(f"`{action}` failed: {budget.not_api_format()}") from exc
-                error = exc.response.get("Error", {})
-                raise StepError(
-                    describe_client_error(exc, service, method),
-                    aws_code=str(error.get("Code", "")),
-                    aws_message=str(error.get("Message", "")).strip(),
-                ) from exc
-            except NotApiReply as exc:
-                raise StepError(f"`{action}` failed: {exc}") from exc
-            except CallAbandoned as exc:
-                raise StepError(f"`{action}` got no answer from AWS in time ({exc}).") from exc
-            except NoCredentialsError as exc:
-                raise StepError(NO_CREDENTIALS, aws_code="NoCredentials") from exc
-            except BotoCoreError as exc:
-                raise StepError(f"`{action}` failed: {exc}") from exc
-            except (ResponseParserError, KeyError, ValueError, TypeError) as exc:
-                if not budget.status:  # no reply was read: not a reply's fault
-                    raise
-                raise StepError(f"`{action}` failed: {budget.not_api_format()}") from exc
+        with self._hooks.applied(budget), _as_step_error(service, method, budget):
+            client = self.client(service, target)  # may assume a role: its failures are ours
+            result: dict[str, Any] = getattr(client, method)(**kwargs)
         return result
+
+    def _client_sync(self, service: str, method: str, target: Target, budget: CallBudget) -> Any:
+        """``client(...)`` on the pool, its failures (assuming a role) said as for ``method``."""
+        with self._hooks.applied(budget), _as_step_error(service, method, budget):
+            return self.client(service, target)
 
     async def _throttle(self, service: str, method: str, target: Target) -> None:
         limit = RATE_LIMITS.get((service, method))
@@ -319,7 +301,19 @@ class AwsClients:
         if session is None:
             base = self._sessions.get(None) or self._session_factory()
             self._sessions[None] = base
-            session = base if account is None else self._assumed(base, self._account(account))
+            session = (
+                base
+                if account is None
+                else assumed_session(
+                    base,
+                    self._account(account),
+                    new_session=self._session_factory,
+                    hooks=self._hooks,
+                    region_name=self._settings.region,
+                    endpoint_url=self._endpoint_url,
+                    config=self._config,
+                )
+            )
             self._sessions[account] = session
         return session
 
@@ -330,38 +324,34 @@ class AwsClients:
         known = ", ".join(a.name for a in self._settings.accounts) or "none configured"
         raise StepError(f"There is no AWS account `{name}` in [[aws.accounts]] ({known}).")
 
-    def _assumed(self, base: boto3.Session, account: AwsAccount) -> boto3.Session:
-        """A session whose credentials come from STS AssumeRole, refreshed before they expire."""
-        sts = base.client(
-            "sts",
-            region_name=self._settings.region,
-            endpoint_url=self._endpoint_url,
-            config=self._config,
-        )
-        self._hooks.install(sts.meta.events)
 
-        def fetch() -> dict[str, str]:
-            args: dict[str, Any] = {
-                "RoleArn": account.role_arn,
-                "RoleSessionName": "triagebot",
-                "DurationSeconds": 3600,
-            }
-            if account.external_id:
-                args["ExternalId"] = account.external_id
-            creds = sts.assume_role(**args)["Credentials"]
-            return {
-                "access_key": creds["AccessKeyId"],
-                "secret_key": creds["SecretAccessKey"],
-                "token": creds["SessionToken"],
-                "expiry_time": creds["Expiration"].isoformat(),
-            }
-
-        refreshable = RefreshableCredentials.create_from_metadata(
-            metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
-        )
-        session = self._session_factory()
-        session._session._credentials = refreshable  # type: ignore[attr-defined]
-        return session
+@contextmanager
+def _as_step_error(service: str, method: str, budget: CallBudget) -> Iterator[None]:
+    """botocore's failures of one call, as the sentence a person reads (a ``StepError``)."""
+    action = iam_action(service, method)
+    try:
+        yield
+    except ClientError as exc:
+        if budget.web_page:  # a 5xx page, still a page after botocore's retries
+            raise StepError(f"`{action}` failed: {budget.not_api_format()}") from exc
+        error = exc.response.get("Error", {})
+        raise StepError(
+            describe_client_error(exc, service, method),
+            aws_code=str(error.get("Code", "")),
+            aws_message=str(error.get("Message", "")).strip(),
+        ) from exc
+    except NotApiReply as exc:
+        raise StepError(f"`{action}` failed: {exc}") from exc
+    except CallAbandoned as exc:
+        raise StepError(f"`{action}` got no answer from AWS in time ({exc}).") from exc
+    except NoCredentialsError as exc:
+        raise StepError(NO_CREDENTIALS, aws_code="NoCredentials") from exc
+    except BotoCoreError as exc:
+        raise StepError(f"`{action}` failed: {exc}") from exc
+    except (ResponseParserError, KeyError, ValueError, TypeError) as exc:
+        if not budget.status:  # no reply was read: not a reply's fault
+            raise
+        raise StepError(f"`{action}` failed: {budget.not_api_format()}") from exc
 
 
 def _lookup(page: Mapping[str, Any], path: str) -> Any:

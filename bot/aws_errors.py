@@ -16,7 +16,7 @@ _IAM_PREFIX = {
     "stepfunctions": "states",
 }
 
-_ACCESS_DENIED = {
+ACCESS_DENIED = {
     "AccessDenied",
     "AccessDeniedException",
     "UnauthorizedOperation",
@@ -50,7 +50,7 @@ def describe_client_error(
     code = str(error.get("Code", "Unknown"))
     message = str(error.get("Message", "")).strip()
     action = iam_action(service, method, operation or exc.operation_name)
-    if code in _ACCESS_DENIED or "not authorized" in message:
+    if code in ACCESS_DENIED or "not authorized" in message:
         found = _PRINCIPAL.search(message)
         who = found.group(1) if found else "the bot's role"
         return (

@@ -6,9 +6,14 @@ import time
 import boto3
 import pytest
 
+from bot.alarms.model import Alarm, AlarmSource
 from bot.aws import AwsClients, CallStats, RateLimiter
 from bot.config import AwsAccount, AwsSettings
 from bot.errors import StepError
+from bot.executor import Executor
+from bot.playbooks.schema import Playbook
+from bot.results import Status, StepResult
+from bot.steps import default_registry
 from tests.support.aws_hooks import AwsFault, fake_operation
 from tests.support.aws_proxy import SlowAws
 
@@ -125,27 +130,51 @@ def test_unknown_account_is_a_clear_error(session: boto3.Session) -> None:
     aws.close()
 
 
+def _whoami(clients: AwsClients, account_id: str) -> StepResult:
+    """``sts.caller_identity`` run for an alarm raised in ``account_id`` (a generous timeout:
+    this checks which credentials the step gets, not how fast)."""
+    playbook = Playbook.model_validate(
+        {"name": "whoami", "steps": [{"id": "me", "uses": "sts.caller_identity", "timeout": 60}]}
+    )
+    alarm = Alarm(source=AlarmSource.ALARM, name="x", account=account_id, region="us-east-1")
+    result = asyncio.run(Executor(default_registry(), clients).run(playbook, {}, alarm=alarm))
+    return result.steps[0]
+
+
 def test_an_alarm_from_another_account_runs_with_that_accounts_role(aws: None) -> None:
-    import dataclasses
-
-    from bot.alarms.model import Alarm, AlarmSource
-    from bot.executor import Executor
-    from bot.playbooks.schema import Playbook
-    from bot.steps import default_registry
-
     role = "arn:aws:iam::111122223333:role/triagebot-read"
     settings = AwsSettings(accounts=(AwsAccount(name="prod", role_arn=role),))
     clients = AwsClients(settings, session_factory=lambda: boto3.Session(region_name="us-east-1"))
-    executor = Executor(default_registry(), clients)
-    playbook = Playbook.model_validate(
-        {"name": "whoami", "steps": [{"id": "me", "uses": "sts.caller_identity"}]}
-    )
-    alarm = Alarm(source=AlarmSource.ALARM, name="x", account="111122223333", region="us-east-1")
-    theirs = asyncio.run(executor.run(playbook, {}, alarm=alarm))
-    ours = asyncio.run(executor.run(playbook, {}, alarm=dataclasses.replace(alarm, account="999")))
+    theirs = _whoami(clients, "111122223333")
+    ours = _whoami(clients, "999")
     clients.close()
-    assert theirs.steps[0].data["account"] == "111122223333"
-    assert ours.steps[0].data["account"] == "123456789012"
+    assert (theirs.status, theirs.data.get("account")) == (Status.OK, "111122223333"), theirs
+    assert (ours.status, ours.data.get("account")) == (Status.OK, "123456789012"), ours
+
+
+def test_a_role_that_refuses_the_bot_is_a_step_error_naming_it(
+    session: boto3.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    role = "arn:aws:iam::111122223333:role/triagebot-read"
+    message = (
+        "User: arn:aws:sts::123456789012:assumed-role/triage/bot is not authorized to perform: "
+        f"sts:AssumeRole on resource: {role}"
+    )
+    fake_operation(session, "sts", "AssumeRole", AwsFault("AccessDenied", message, 403))
+    settings = AwsSettings(accounts=(AwsAccount(name="prod", role_arn=role),))
+    clients = AwsClients(settings, session_factory=lambda: session)
+    step = _whoami(clients, "111122223333")
+    with pytest.raises(StepError) as caught:  # a paginated call builds its client the same way
+        asyncio.run(clients.paginate("ec2", "describe_instances", clients.target(account="prod")))
+    clients.close()
+    said = (
+        f"Could not assume `{role}` (account `prod`): AccessDenied: {message}. The role's trust "
+        "policy must let the bot's own role assume it, and the bot's role needs `sts:AssumeRole` "
+        "on it."
+    )
+    assert (step.status, step.summary) == (Status.ERROR, said)
+    assert caught.value.user_message == said
+    assert "crashed" not in caplog.text
 
 
 async def test_a_5xx_web_page_is_retried_then_said_in_one_sentence() -> None:
