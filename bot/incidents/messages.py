@@ -270,10 +270,16 @@ def storm_reply(alarm: Alarm) -> SlackText:
 
 
 def storm_message(
-    entries: Sequence[StormEntry], *, playbook: str, threshold: int, window: timedelta
+    entries: Sequence[StormEntry],
+    *,
+    playbook: str,
+    threshold: int,
+    window: timedelta,
+    earlier: int = 0,
 ) -> SlackText:
-    """The one root message of an alarm storm, listing every alarm coalesced into it."""
-    count = len(entries)
+    """The one root message of an alarm storm, listing the alarms coalesced into it (``earlier``
+    more, older ones, are only counted: the store keeps the newest)."""
+    count = len(entries) + earlier
     noun = "alarm" if count == 1 else "alarms"
     head = f"🌩️ *Alarm storm*: {count} more {noun} (over {threshold} in {format_duration(window)})"
     note = (
@@ -286,6 +292,9 @@ def storm_message(
         emoji, words = state_label(entry.source, entry.state)
         reason = escape(clip(entry.reason, _REASON_IN_LIST)) if entry.reason else words
         lines.append(f"{emoji} *{escape(entry.name)}* ({escape(entry.where)}) — {reason}")
+    if earlier:
+        noun = "alarm" if earlier == 1 else "alarms"
+        lines.insert(0, f"… {earlier} earlier {noun}, in the thread")
     blocks = [
         _section(head),
         _section(truncate("\n".join(lines), MAX_SECTION_TEXT, "(all of them are in the thread)")),

@@ -18,6 +18,15 @@ def where_text(alarm: Alarm) -> str:
     return f"{alarm.account or 'unknown account'} / {alarm.region or 'unknown region'}"
 
 
+# A storm record lists its newest alarms only, each with its name and the start of its reason:
+# a store item has a size limit (DynamoDB: 400 KB; an entry of long non-ASCII text is up to
+# 3 KB in UTF-8) and the message shows a few dozen lines anyway. Older alarms are counted
+# (``StormRecord.earlier``).
+STORM_LISTED = 60
+_NAME_KEPT = 255  # CloudWatch's own limit for an alarm name
+_REASON_KEPT = 200  # more than the list shows of it
+
+
 @dataclasses.dataclass(frozen=True)
 class StormEntry:
     """One alarm coalesced into a storm message."""
@@ -33,19 +42,20 @@ class StormEntry:
     def of(cls, alarm: Alarm) -> StormEntry:
         return cls(
             key=alarm.incident_key,
-            name=alarm.name,
+            name=alarm.name[:_NAME_KEPT],
             state=alarm.state,
             source=str(alarm.source),
             where=where_text(alarm),
-            reason=alarm.reason,
+            reason=alarm.reason[:_REASON_KEPT],
         )
 
 
 @dataclasses.dataclass(frozen=True)
 class StormRecord:
-    """A route's storm message: where it is, the newest alarm in it, and what it lists; while
-    a new one is being posted, the delivery id it is posted under (``starting``) and the time
-    of the alarm that started it (``starting_at``)."""
+    """A route's storm message: where it is, the newest alarm in it, what it lists (the newest
+    ``STORM_LISTED``) and how many earlier ones it no longer lists; while a new one is being
+    posted, the delivery id it is posted under (``starting``) and the time of the alarm that
+    started it (``starting_at``)."""
 
     channel: str
     ts: str
@@ -53,6 +63,20 @@ class StormRecord:
     entries: list[StormEntry]
     starting: str = ""
     starting_at: datetime | None = None
+    earlier: int = 0
+
+    @property
+    def count(self) -> int:
+        """Every alarm coalesced into the message, listed or not."""
+        return len(self.entries) + self.earlier
+
+    def joined(self, entry: StormEntry, last: datetime, listed: int = STORM_LISTED) -> StormRecord:
+        """The record with ``entry`` listed last (once), keeping the newest ``listed``."""
+        entries = [e for e in self.entries if e.key != entry.key] + [entry]
+        dropped = max(0, len(entries) - listed)
+        return StormRecord(
+            self.channel, self.ts, last, entries[dropped:], earlier=self.earlier + dropped
+        )
 
     def to_json(self) -> str:
         return json.dumps(
@@ -63,7 +87,9 @@ class StormRecord:
                 "entries": [dataclasses.asdict(e) for e in self.entries],
                 "starting": self.starting,
                 "starting_at": self.starting_at.isoformat() if self.starting_at else None,
-            }
+                "earlier": self.earlier,
+            },
+            ensure_ascii=False,  # an item's size is its UTF-8: escapes would triple it
         )
 
     @classmethod
@@ -78,6 +104,7 @@ class StormRecord:
             starting_at=datetime.fromisoformat(data["starting_at"])
             if data.get("starting_at")
             else None,
+            earlier=int(data.get("earlier") or 0),
         )
 
 

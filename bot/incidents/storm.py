@@ -92,6 +92,8 @@ class StormMessages:
                 raw, record = await self._read(incident.route)
                 if record is None or record.ts != incident.storm_root_ts:
                     return
+                if all(e.key != incident.key for e in record.entries):
+                    return  # listed no more: newer alarms took its place
                 entries = [
                     dataclasses.replace(e, state=alarm.state, reason=alarm.reason)
                     if e.key == incident.key
@@ -114,9 +116,7 @@ class StormMessages:
         for attempt in range(_WAIT_ATTEMPTS):
             raw, record = await self._read(incident.route)
             if record is not None and self._running(record, incident):
-                entries = [e for e in record.entries if e.key != incident.key] + [entry]
-                last = max(incident.opened_at, record.last)
-                joined = StormRecord(record.channel, record.ts, last, entries)
+                joined = record.joined(entry, max(incident.opened_at, record.last))
                 if await self._store.schedule_cas(STORM + incident.route, raw, joined.to_json()):
                     return record.ts, joined
                 continue
@@ -197,19 +197,20 @@ class StormMessages:
     async def _show(self, route_key: str, saved: StormRecord) -> None:
         """Edit the storm message to list ``saved``'s entries; then, while the record has
         changed since (another replica's edit may have reached Slack before ours), show that."""
-        shown = saved.entries
+        shown = saved
         for _ in range(_CAS_ATTEMPTS):
-            text = self._text(route_key, shown)
+            text = self._text(route_key, shown.entries, shown.earlier)
             await self._sender.update(saved.channel, saved.ts, text.text, text.blocks)
             _, latest = await self._read(route_key)
-            if latest is None or latest.ts != saved.ts or latest.entries == shown:
+            if latest is None or latest.ts != saved.ts or latest == shown:
                 return
-            shown = latest.entries
+            shown = latest
 
-    def _text(self, route_key: str, entries: list[StormEntry]) -> msg.SlackText:
+    def _text(self, route_key: str, entries: list[StormEntry], earlier: int = 0) -> msg.SlackText:
         settings = self._settings.alarms
         return msg.storm_message(
             entries,
+            earlier=earlier,
             playbook=route_key.rpartition("/")[2],
             threshold=settings.storm_threshold,
             window=settings.storm_window,
