@@ -162,3 +162,33 @@ async def test_a_storm_message_posted_by_a_replica_that_died_is_adopted_not_post
     assert world.slack.calls_to("conversations.history"), "looked for by its delivery id"
     [storm] = storms
     lists_the_second(world, storm)
+
+
+async def test_an_alarm_given_its_own_root_keeps_it_when_retried_after_newer_alarms(
+    build: Build,
+) -> None:
+    # The first alarm is given its own root, and its replica dies while posting it; two newer
+    # alarms are decided meanwhile (the second its own root, the third the storm). Retried by
+    # another replica, the first keeps its own root: newer decisions must not make it join.
+    world = await build(storm_threshold=2)
+    start = world.clock.now - timedelta(minutes=1)
+    first, second, third = (
+        make_alarm(start + timedelta(seconds=n), name=f"svc-{n}-5xx") for n in range(3)
+    )
+    world.slack.answer_late("chat.postMessage", 3)
+    dying = asyncio.create_task(world.incidents.handle(first))
+    await world.slack.wait_for(lambda c: "svc-0-5xx" in str(c.args.get("text")), timeout=10)
+    dying.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying
+    other = world.replica()
+    await handled(other, second)
+    await handled(other, third)
+
+    await handled(other, first)  # the inbox hands the first alarm to another replica
+
+    roots = world.roots()
+    [storm] = [r for r in roots if "Alarm storm" in shown(r)]
+    own = sorted(r.text.split(": ")[1] for r in roots if r is not storm)
+    assert own == ["svc-0-5xx", "svc-1-5xx"]
+    assert "svc-2-5xx" in shown(storm) and "svc-0-5xx" not in shown(storm)
