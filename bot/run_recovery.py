@@ -11,7 +11,10 @@ half lease after:
 - a person's run (``/triage``, the modal, a button): its message is finished as interrupted,
   and the person gets an ephemeral saying so and how to run it again.
 
-Either way the run row is finished (``error``): no row stays ``running`` after a restart. An
+Either way the run row is finished (``error``): no row stays ``running`` after a restart. A run
+is journaled and recorded before its message is posted, so a process killed while Slack took
+the post leaves a row without the message's ts: the message is looked for by its delivery id
+(``run:<run id>``) and finished, or, when Slack will not say, left to the next sweep. An
 alarm's run whose process died before the run started (``pending_run``) is started.
 """
 
@@ -34,6 +37,11 @@ from bot.store.base import RunRecord, Store
 from bot.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
+
+
+class RunNotResolved(Exception):
+    """Not resolved this sweep; the next one tries again."""
+
 
 Rerun = Callable[[str, str, str | None], Awaitable[bool]]
 """Run an incident's playbook again: ``rerun(incident_key, channel, thread_ts)``; False when
@@ -85,7 +93,11 @@ class RunRecovery:
                 self._store, name, self._journal.owner, self._lease, self._clock, self._held
             ) as ours:
                 if ours and entry in await self._journal.entries():  # not done by another
-                    await self._resolve(entry)
+                    try:
+                        await self._resolve(entry)
+                    except RunNotResolved as exc:
+                        log.warning("%s; the next sweep tries again", exc)
+                        continue
                     resolved += 1
         return resolved
 
@@ -115,6 +127,9 @@ class RunRecovery:
         log.warning("run %s of %s (%s): %s", record.run_id, record.playbook, entry.owner, why)
         live = self._views(record.channel, record.thread_ts or None, record.user)
         live.ts = record.message_ts or None
+        if live.ts is None and await live.find_posted(record.run_id) is None:
+            # Killed while Slack took its first post, perhaps: never post it again unknowing.
+            raise RunNotResolved(f"run {record.run_id}: Slack would not say if it has its message")
         result = self._interrupted(record, why)
         await live.finish(result)
         statuses = {s.step_id: str(s.status) for s in result.steps}

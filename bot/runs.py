@@ -113,26 +113,29 @@ class SlackRuns:
         Slack or step failures."""
         live = self._views(request.channel, request.thread_ts, request.user)
         skeleton = self._skeleton(request)
-        await live.post(skeleton)
+        record = RunRecord(
+            run_id=request.run_id,
+            channel=request.channel,
+            user=request.user,
+            playbook=request.playbook.name,
+            params=dict(request.raw_params),
+            source=request.source,
+            started_at=skeleton.started_at,
+            finished_at=None,
+            outcome="running",
+            step_statuses={s.step_id: str(s.status) for s in skeleton.steps},
+            thread_ts=request.thread_ts or "",
+        )
+        # Journaled and recorded before its message is posted: a process killed while Slack
+        # takes the post leaves a run that recovery finishes (``bot.run_recovery`` finds the
+        # message by its delivery id), not a message showing "pending" for ever.
         if self._journal is not None:  # before the row: a row "running" is always journaled
             incident = request.alarm.incident_key if request.alarm is not None else ""
             await self._journal.add(request.run_id, incident=incident, replaces=request.pending)
-        await self._store.record_run(
-            RunRecord(
-                run_id=request.run_id,
-                channel=request.channel,
-                user=request.user,
-                playbook=request.playbook.name,
-                params=dict(request.raw_params),
-                source=request.source,
-                started_at=skeleton.started_at,
-                finished_at=None,
-                outcome="running",
-                step_statuses={s.step_id: str(s.status) for s in skeleton.steps},
-                message_ts=live.ts or "",
-                thread_ts=request.thread_ts or "",
-            )
-        )
+        await self._store.record_run(record)
+        await live.post(skeleton)
+        if live.ts:
+            await self._store.record_run(dataclasses.replace(record, message_ts=live.ts))
         try:
             async with self._slots:  # the skeleton is up already: a queued run shows as pending
                 result = await self._executor.run(

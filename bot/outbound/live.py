@@ -76,6 +76,17 @@ class LiveMessage:
             self._last_edit = time.monotonic()
         return self.ts
 
+    async def find_posted(self, run_id: str) -> bool | None:
+        """Look for run ``run_id``'s message among the channel's (or thread's) recent ones, for
+        a run whose process died before it learnt whether Slack took the post: True (found,
+        ``ts`` set), False (not there), None (Slack did not answer: nobody knows)."""
+        answered, found = await self._sender.look_for(
+            self.channel, f"run:{run_id}", thread_ts=self.thread_ts
+        )
+        if found is not None:
+            self.ts = found.ts
+        return (found is not None) if answered else None
+
     async def show(self, run: RunResult) -> None:
         """Show a snapshot, at most once per edit interval. Returns at once: the newest snapshot
         waits for its turn, and one still waiting when the run finishes is dropped (the final

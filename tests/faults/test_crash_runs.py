@@ -73,7 +73,8 @@ async def runs_in(db: Path) -> list[RunRecord]:
 
 
 async def running(db: Path) -> bool:
-    return any(r.outcome == "running" for r in await runs_in(db))
+    """A run's row says it is running, with its message's ts."""
+    return any(r.outcome == "running" and r.message_ts for r in await runs_in(db))
 
 
 async def test_an_alarm_run_killed_mid_step_is_run_again_in_its_thread(
@@ -141,3 +142,36 @@ async def test_a_triage_run_killed_mid_step_says_interrupted_and_tells_its_calle
     assert record.outcome == "error"
     message = slack.message(CHANNEL, killed.message_ts)
     assert message is not None and "interrupted" in message.text, message
+
+
+async def test_a_triage_run_killed_while_slack_takes_its_message_is_finished_not_left_pending(
+    server: Server, slack: FakeSlackApi, tmp_path: Path
+) -> None:
+    # Slack takes the run's first post and answers late; the process dies before the answer,
+    # so it never learnt the message's ts. After the restart the message is found by its
+    # delivery id and finished as interrupted: not a second message, not "pending" for ever.
+    await server.start(slack.base_url)
+    slack.answer_late("chat.postMessage", 30)
+    body = slash_command_body("whoami", user="U0ONCALL", channel=CHANNEL)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.url}/slack/events", data=body, headers=signed_headers(body, SECRET)
+        ) as response,
+    ):
+        assert response.status == 200
+    await slack.wait_for(is_run_post, timeout=30)
+    server.kill()
+
+    await server.start(slack.base_url)
+    told = await slack.wait_for("chat.postEphemeral", timeout=LEASE_S * 3 + 30)
+
+    assert told.args["user"] == "U0ONCALL" and "interrupted" in told.args["text"]
+    [record] = await runs_in(tmp_path / "state.db")
+    assert record.outcome == "error"
+    [message] = [
+        m
+        for m in slack.messages(CHANNEL)
+        if m.metadata is not None and m.metadata["event_payload"].get("kind") == "run"
+    ]
+    assert "interrupted" in message.text, message.text
