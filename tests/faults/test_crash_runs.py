@@ -77,6 +77,18 @@ async def running(db: Path) -> bool:
     return any(r.outcome == "running" and r.message_ts for r in await runs_in(db))
 
 
+async def triage_whoami(server: Server) -> None:
+    """``/triage whoami`` typed by U0ONCALL in the channel, acknowledged."""
+    body = slash_command_body("whoami", user="U0ONCALL", channel=CHANNEL)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.url}/slack/events", data=body, headers=signed_headers(body, SECRET)
+        ) as response,
+    ):
+        assert response.status == 200
+
+
 async def test_an_alarm_run_killed_mid_step_is_run_again_in_its_thread(
     server: Server, slack: FakeSlackApi, aws: SlowAws, tmp_path: Path
 ) -> None:
@@ -117,14 +129,7 @@ async def test_a_triage_run_killed_mid_step_says_interrupted_and_tells_its_calle
     server: Server, slack: FakeSlackApi, aws: SlowAws, tmp_path: Path
 ) -> None:
     await server.start(slack.base_url)
-    body = slash_command_body("whoami", user="U0ONCALL", channel=CHANNEL)
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{server.url}/slack/events", data=body, headers=signed_headers(body, SECRET)
-        ) as response,
-    ):
-        assert response.status == 200
+    await triage_whoami(server)
     db = tmp_path / "state.db"
     await slack.wait_for(is_run_post, timeout=30)
     await eventually(lambda: running(db), timeout=30)
@@ -152,14 +157,7 @@ async def test_a_triage_run_killed_while_slack_takes_its_message_is_finished_not
     # delivery id and finished as interrupted: not a second message, not "pending" for ever.
     await server.start(slack.base_url)
     slack.answer_late("chat.postMessage", 30)
-    body = slash_command_body("whoami", user="U0ONCALL", channel=CHANNEL)
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{server.url}/slack/events", data=body, headers=signed_headers(body, SECRET)
-        ) as response,
-    ):
-        assert response.status == 200
+    await triage_whoami(server)
     await slack.wait_for(is_run_post, timeout=30)
     server.kill()
 

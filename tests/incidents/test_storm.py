@@ -127,6 +127,17 @@ def lists_the_second(world: World, storm: SlackMessage) -> None:
     assert "svc-1-5xx" in reply.text
 
 
+async def dies_while_slack_takes(world: World, alarm: Alarm, text: str) -> None:
+    """The replica handling ``alarm`` dies (is cancelled) after Slack took its post containing
+    ``text`` but before Slack's (late) answer came back."""
+    world.slack.answer_late("chat.postMessage", 5)
+    dying = asyncio.create_task(world.incidents.handle(alarm))
+    await world.slack.wait_for(lambda c: text in str(c.args.get("text")), timeout=10)
+    dying.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying
+
+
 async def test_a_storm_message_slack_did_not_take_is_asked_for_again_not_dropped(
     build: Build,
 ) -> None:
@@ -147,13 +158,7 @@ async def test_a_storm_message_posted_by_a_replica_that_died_is_adopted_not_post
     build: Build,
 ) -> None:
     world, second = await one_root_then_the_storm(build)
-    # Slack takes the storm message and answers late; the replica dies before the answer.
-    world.slack.answer_late("chat.postMessage", 5)
-    dying = asyncio.create_task(world.incidents.handle(second))
-    await world.slack.wait_for(lambda c: "Alarm storm" in str(c.args.get("text")), timeout=10)
-    dying.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await dying
+    await dies_while_slack_takes(world, second, "Alarm storm")
 
     await handled(world.replica(), second)  # the inbox hands the alarm to another replica
 
@@ -175,12 +180,7 @@ async def test_an_alarm_given_its_own_root_keeps_it_when_retried_after_newer_ala
     first, second, third = (
         make_alarm(start + timedelta(seconds=n), name=f"svc-{n}-5xx") for n in range(3)
     )
-    world.slack.answer_late("chat.postMessage", 3)
-    dying = asyncio.create_task(world.incidents.handle(first))
-    await world.slack.wait_for(lambda c: "svc-0-5xx" in str(c.args.get("text")), timeout=10)
-    dying.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await dying
+    await dies_while_slack_takes(world, first, "svc-0-5xx")
     other = world.replica()
     await handled(other, second)
     await handled(other, third)
