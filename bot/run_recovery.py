@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -132,6 +133,8 @@ class RunRecovery:
             raise RunNotResolved(f"run {record.run_id}: Slack would not say if it has its message")
         result = self._interrupted(record, why)
         await live.finish(result)
+        if live.ts and live.ts != record.message_ts:  # found by its delivery id, or posted now
+            await self._store.record_run(dataclasses.replace(record, message_ts=live.ts))
         statuses = {s.step_id: str(s.status) for s in result.steps}
         await self._store.finish_run(record.run_id, self._clock(), "error", statuses)
         await self._journal.remove(record.run_id)

@@ -165,11 +165,11 @@ async def test_a_triage_run_killed_while_slack_takes_its_message_is_finished_not
     told = await slack.wait_for("chat.postEphemeral", timeout=LEASE_S * 3 + 30)
 
     assert told.args["user"] == "U0ONCALL" and "interrupted" in told.args["text"]
-    [record] = await runs_in(tmp_path / "state.db")
-    assert record.outcome == "error"
     [message] = [
         m
         for m in slack.messages(CHANNEL)
         if m.metadata is not None and m.metadata["event_payload"].get("kind") == "run"
     ]
     assert "interrupted" in message.text, message.text
+    [record] = await runs_in(tmp_path / "state.db")
+    assert (record.outcome, record.message_ts) == ("error", message.ts)
