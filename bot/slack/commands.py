@@ -17,6 +17,7 @@ from typing import Any
 from bot.access import Pending
 from bot.alarms.routing import route
 from bot.errors import BotError
+from bot.incidents.links import AlarmLinks
 from bot.incidents.timeline_slack import TimelineExports
 from bot.playbooks.params import resolve_params
 from bot.playbooks.schema import Playbook
@@ -213,6 +214,7 @@ class TriageCommand:
                 user=user,
                 source="slash",
                 alarm=alarm,
+                links=AlarmLinks(deps.settings, deps.catalog)(alarm),  # as its incident's run
             )
         )
 

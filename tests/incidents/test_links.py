@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from bot.config import Route, Settings, SlackSettings, load_settings
@@ -161,3 +162,33 @@ def test_a_routes_link_wins_over_its_playbooks_and_the_playbook_fills_the_rest(
     # An alarm without the dimension: that template fails for it, and only its button goes.
     bare = make_alarm(datetime.now(UTC), dimensions={})
     assert [link.label for link in AlarmLinks(settings, catalog)(bare)] == ["Runbook"]
+
+
+async def test_triage_alarm_runs_carry_the_routes_runbook_button(
+    harness: SnsHarness, moto_url: str
+) -> None:
+    from tests.incidents.test_timeline_slack import command
+
+    boto3.client("cloudwatch", endpoint_url=moto_url, region_name="us-east-1").put_metric_alarm(
+        AlarmName="prod-api-5xx",
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Dimensions=[{"Name": "LoadBalancer", "Value": "app/prod-api/50dc6c495c0c9188"}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+    await command(harness, "alarm prod-api-5xx")
+
+    [run] = [
+        m
+        for m in harness.slack.messages(CHANNEL)
+        if m.metadata and m.metadata["event_payload"]["kind"] == "run"
+    ]
+    assert [label(b) for b in actions(run.blocks)] == ["Re-run", "Details", "Runbook"]
+    assert actions(run.blocks)[-1]["url"] == (
+        "https://wiki.example.com/runbooks/prod-api-5xx?from=slack&lb=app/prod-api/50dc6c495c0c9188"
+    )
