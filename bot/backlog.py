@@ -47,7 +47,6 @@ from bot.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
-_EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this) lists every claim
 _AGE_WINDOW = timedelta(minutes=10)  # SQS metrics come a few minutes late
 
 
@@ -263,7 +262,7 @@ class BacklogMonitor:
 
     async def _inbox(self, now: datetime) -> InboxBacklog:
         try:
-            items = await self._store.inbox_unfinished(_EVERYTHING)
+            items = await self._store.inbox_unfinished()
         except Exception as exc:
             log.warning("backlog: could not read the inbox: %s", exc)
             return InboxBacklog(error=type(exc).__name__)

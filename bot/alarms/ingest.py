@@ -51,7 +51,6 @@ HolderGone = Callable[[str], Awaitable[bool]]
 Clock = Callable[[], datetime]
 
 DEFAULT_MAX_ATTEMPTS = 5
-_EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this) lists every claim
 
 
 def default_owner() -> str:
@@ -162,7 +161,7 @@ class AlarmInbox:
         now = self._clock()
         taken = 0
         gone: dict[str, bool] = {}  # each holder is asked about once a sweep
-        for item in await self._store.inbox_unfinished(_EVERYTHING):
+        for item in await self._store.inbox_unfinished():
             if item.message_id in self._in_flight:
                 continue
             claim_at = await self._claimable_at(item, now, gone, startup=startup)

@@ -179,8 +179,9 @@ class Store(Protocol):
 
     async def inbox_failed(self, message_id: str, error: str) -> None: ...
 
-    async def inbox_unfinished(self, now: datetime) -> list[InboxItem]:
-        """Pending messages and claims whose lease expired, oldest first: redo these at start."""
+    async def inbox_unfinished(self, now: datetime | None = None) -> list[InboxItem]:
+        """Pending messages and claims whose lease expired by ``now``, oldest first: redo these
+        at start. Without ``now``, every pending and claimed message (the backlog)."""
 
     # incidents
     async def incident_get(self, key: str) -> Incident | None:

@@ -104,18 +104,17 @@ class DynamoDbInbox(DynamoDbBase):
                 return count
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    async def inbox_unfinished(self, now: datetime) -> list[InboxItem]:
+    async def inbox_unfinished(self, now: datetime | None = None) -> list[InboxItem]:
+        values = {":pk": s(UNFINISHED), ":pending": s("pending"), ":processing": s("processing")}
+        claims = "#status = :processing"
+        if now is not None:
+            claims += " AND lease_until <= :now"
+            values[":now"] = n(us(now))
         items = await self._query(
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :pk",
-            FilterExpression="#status = :pending"
-            " OR (#status = :processing AND lease_until <= :now)",
+            FilterExpression=f"#status = :pending OR ({claims})",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":pk": s(UNFINISHED),
-                ":pending": s("pending"),
-                ":processing": s("processing"),
-                ":now": n(us(now)),
-            },
+            ExpressionAttributeValues=values,
         )
         return [inbox_from_item(item) for item in items]

@@ -60,12 +60,13 @@ class SqliteInbox(SqliteBase):
         rows = await self._run(select, "SELECT COUNT(*) FROM inbox WHERE status = 'failed'", ())
         return int(rows[0][0])
 
-    async def inbox_unfinished(self, now: datetime) -> list[InboxItem]:
+    async def inbox_unfinished(self, now: datetime | None = None) -> list[InboxItem]:
+        claims = "status = 'processing'" + (" AND lease_until <= ?" if now is not None else "")
         rows = await self._run(
             select,
-            "SELECT * FROM inbox WHERE status = 'pending'"
-            " OR (status = 'processing' AND lease_until <= ?) ORDER BY received_at, rowid",
-            (us(now),),
+            f"SELECT * FROM inbox WHERE status = 'pending' OR ({claims})"
+            " ORDER BY received_at, rowid",
+            (us(now),) if now is not None else (),
         )
         return [_inbox_from_row(row) for row in rows]
 

@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,6 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 SIGNING_SECRET = "replica-test-secret"
 BOT_TOKEN = "xoxb-replica-test"
-EVERYTHING = datetime(9999, 1, 1, tzinfo=UTC)  # inbox_unfinished(this): every unfinished item
 
 
 def incident_key(alarm_name: str) -> str:
@@ -105,7 +103,7 @@ class Fleet:
         return boto3.client("sns", region_name=REGION, endpoint_url=self.moto_url)
 
     async def unfinished(self) -> list[InboxItem]:
-        return await self.store.inbox_unfinished(EVERYTHING)
+        return await self.store.inbox_unfinished()
 
     async def idle(self) -> bool:
         """Every alarm message done, nothing waiting in the outbox (claimed or not) and

@@ -192,6 +192,8 @@ async def test_unfinished_lists_pending_and_expired_claims_oldest_first(
 
     now = T0 + timedelta(minutes=2)
     assert [i.message_id for i in await store.inbox_unfinished(now)] == ["old", "stale", "new"]
+    backlog = await store.inbox_unfinished()  # every message not finished, claimed or not
+    assert [i.message_id for i in backlog] == ["old", "held", "stale", "new"]
 
 
 # --- outbox ----------------------------------------------------------------------------------
