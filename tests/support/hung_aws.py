@@ -25,7 +25,11 @@ class HungAws(LoopThreadServer):
         self.accepted = 0
         self.hung = 0
         self._server: asyncio.Server | None = None
-        self._held: set[asyncio.StreamWriter] = set()
+        # Every connection's handler and every stream open (the client's, and upstream's while
+        # piped): stop closes them all, so no socket is left for the garbage collector to warn
+        # about in whichever test runs next.
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._streams: set[asyncio.StreamWriter] = set()
 
     def recover(self) -> None:
         self.recovered = True
@@ -37,29 +41,43 @@ class HungAws(LoopThreadServer):
     async def _stop(self) -> None:
         assert self._server is not None
         self._server.close()
-        for writer in list(self._held):
-            writer.close()
+        for handler in list(self._handlers):
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        for stream in list(self._streams):
+            stream.close()
         await self._server.wait_closed()
+        await asyncio.sleep(0.01)  # closed transports finish closing on the loop
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
-        if self.recovered:
-            await self._pipe_to_upstream(reader, writer)
-            return
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        self._streams.add(writer)
+        try:
+            if self.recovered:
+                await self._pipe_to_upstream(reader, writer)
+            else:
+                await self._hold(reader)
+        finally:
+            self._handlers.discard(handler)
+            self._streams.discard(writer)
+            writer.close()
+
+    async def _hold(self, reader: asyncio.StreamReader) -> None:
         self.hung += 1
-        self._held.add(writer)
         try:
             while await reader.read(65536):  # take the request, answer nothing
                 pass
         finally:
             self.hung -= 1
-            self._held.discard(writer)
-            writer.close()
 
     async def _pipe_to_upstream(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        self._streams.add(up_writer)
 
         async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError):
@@ -68,4 +86,8 @@ class HungAws(LoopThreadServer):
                     await dst.drain()
             dst.close()
 
-        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+        try:
+            await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+        finally:
+            self._streams.discard(up_writer)
+            up_writer.close()
