@@ -37,6 +37,7 @@ class BlackHole:
     requests: list[bytes] = field(default_factory=list)
     server: asyncio.Server | None = None
     url: str = ""
+    open: set[asyncio.StreamWriter] = field(default_factory=set)  # closed by stop, at the latest
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._swallow, "127.0.0.1", 0)
@@ -44,10 +45,12 @@ class BlackHole:
         self.url = f"http://127.0.0.1:{port}/api/"
 
     async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open.add(writer)
         try:
             while chunk := await reader.read(65536):
                 self.requests.append(chunk)
         finally:
+            self.open.discard(writer)
             writer.close()
 
     def saw(self, text: str) -> bool:
@@ -56,6 +59,8 @@ class BlackHole:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        for writer in list(self.open):
+            writer.close()
 
 
 class Server(ServeProcess):
