@@ -156,7 +156,7 @@ async def test_a_triage_run_killed_while_slack_takes_its_message_is_finished_not
     # so it never learnt the message's ts. After the restart the message is found by its
     # delivery id and finished as interrupted: not a second message, not "pending" for ever.
     await server.start(slack.base_url)
-    slack.answer_late("chat.postMessage", 30)
+    slack.answer_late("chat.postMessage", 8)
     await triage_whoami(server)
     await slack.wait_for(is_run_post, timeout=30)
     server.kill()
