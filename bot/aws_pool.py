@@ -139,6 +139,9 @@ class CallPool(Executor):
                 del self._counts.jobs[id(job.future)]
                 if job.abandoned:  # it no longer counts: another thread took its place
                     return
+            # Waiting for the next job, hold nothing of this one: its function (a bound method
+            # of whoever called) and arguments would otherwise stay alive for ``idle_s``.
+            del job
 
     @staticmethod
     def _run(job: _Job) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 
 from bot.aws_pool import CallPool
 
@@ -36,5 +38,24 @@ def test_a_busy_pool_keeps_its_threads_and_loses_no_call() -> None:
     try:
         results = [pool.submit(lambda n=n: n * 2) for n in range(500)]
         assert [f.result(timeout=10) for f in results] == [n * 2 for n in range(500)]
+    finally:
+        pool.shutdown()
+
+
+def test_an_idle_thread_holds_nothing_of_the_call_it_ran() -> None:
+    # An AWS call's function is a bound method of the caller's AwsClients (its boto3 sessions,
+    # megabytes of service models): a thread waiting for its next call must not keep it alive.
+    class Caller:
+        def call(self) -> int:
+            return 7
+
+    pool = CallPool(1, idle_s=60)
+    try:
+        caller = Caller()
+        gone = weakref.ref(caller)
+        assert pool.submit(caller.call).result(timeout=10) == 7
+        del caller
+        wait_until(lambda: gc.collect() >= 0 and gone() is None)
+        assert pool.threads == 1, "the thread is still there, idle"
     finally:
         pool.shutdown()
