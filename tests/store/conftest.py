@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from moto.dynamodb.models import DynamoDBBackend
 
-_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+from tests.support.atomic_moto import make_writes_atomic
 
 
 @pytest.fixture
@@ -22,15 +16,4 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
     does moto (in-process, or its server in a thread of this process) with this fixture, so that
     the race tests check the store's conditions rather than a gap in the fake.
     """
-    lock = threading.RLock()
-
-    def locked(write: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(write)
-        def under_lock(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return write(*args, **kwargs)
-
-        return under_lock
-
-    for name in _WRITES:
-        monkeypatch.setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    make_writes_atomic(monkeypatch.setattr)

@@ -23,9 +23,13 @@ from bot.demo.moto_server import LocalAws
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 
 
-def make_dynamodb_atomic() -> None:
-    """Every DynamoDB write of this process's moto runs under one lock."""
+def make_writes_atomic(patch: Callable[[Any, str, Any], None]) -> None:
+    """Every DynamoDB write of this process's moto runs under one lock, from its request
+    handler (which copies the item it is about to change before calling the backend) through
+    the backend's write: ``patch(owner, name, value)`` replaces each (``setattr``, or a
+    monkeypatch's, to be undone)."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.RLock()
 
@@ -37,8 +41,9 @@ def make_dynamodb_atomic() -> None:
 
         return under_lock
 
-    for name in DYNAMODB_WRITES:
-        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    for owner in (DynamoHandler, DynamoDBBackend):
+        for name in DYNAMODB_WRITES:
+            patch(owner, name, locked(getattr(owner, name)))
 
 
 def atomic_moto() -> LocalAws:
@@ -49,7 +54,7 @@ def atomic_moto() -> LocalAws:
 def main(port: int) -> None:
     from moto.server import ThreadedMotoServer
 
-    make_dynamodb_atomic()
+    make_writes_atomic(setattr)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
